@@ -1,0 +1,43 @@
+"""Metrics as pure functions of score tables: no model is ever called here."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .scoring.table import OptionMatrix, ScoreTable, option_matrix
+
+
+def choose(scores: list[np.ndarray]) -> np.ndarray:
+    """Argmax per item; ties go to the first option, as numpy's (and lm-eval's) argmax does."""
+    return np.array([int(np.argmax(s)) for s in scores])
+
+
+def accuracy(pred: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
+    """Mean accuracy and its standard error (sample std / sqrt(n), as lm-eval reports it)."""
+    correct = (pred == gold).astype(np.float64)
+    n = len(correct)
+    if n == 0:
+        return float("nan"), float("nan")
+    se = float(np.std(correct, ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+    return float(correct.mean()), se
+
+
+def acc(m: OptionMatrix) -> tuple[float, float]:
+    return accuracy(choose(m.loglik), m.gold)
+
+
+def acc_norm(m: OptionMatrix) -> tuple[float, float]:
+    """lm-eval's acc_norm: log-likelihood divided by the option's length in characters."""
+    return accuracy(choose([ll / nc for ll, nc in zip(m.loglik, m.n_chars)]), m.gold)
+
+
+def head_metrics(table: ScoreTable) -> dict[str, dict[str, float]]:
+    out = {}
+    for head in table.heads():
+        m = option_matrix(table, head)
+        a, a_se = acc(m)
+        n, n_se = acc_norm(m)
+        out[head] = {"acc": a, "acc_stderr": a_se, "acc_norm": n, "acc_norm_stderr": n_se, "n_items": len(m.item_ids)}
+    return out

@@ -1,0 +1,272 @@
+"""The option-scoring engine: log-likelihood of every option of every item under every head.
+
+Numbers match lm-evaluation-harness's HF backend (same tokenisation of each (context,
+continuation) pair, same left truncation); the speed comes from not repeating work:
+
+* **Shared prefixes.** The options of an item share a token prefix (the whole context for most
+  tasks, the sentence start for WinoGrande). It is put once in a row, followed by each option's
+  remaining tokens; a 4D attention mask lets every option see the prefix and itself only, and
+  position ids restart after the prefix, so each option is computed exactly as in its own run.
+* **Many items per forward.** Items are sorted by packed length and grouped up to a token budget,
+  so rows in a batch have similar lengths and padding stays small.
+* **Vocabulary projection only where scored.** The decoder's hidden states are gathered at the
+  scored positions before the LM head; there is never a [batch, seq, vocab] tensor.
+
+Sliding-window models (Gemma-3) get their window written into the mask of their sliding layers,
+because a custom mask replaces the one the model would build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..models import BASE_HEAD, HeadSwitch
+from ..tasks.base import Item
+from .table import ScoreTable
+
+DEFAULT_MAX_LENGTH = 2048  # lm-eval's fallback when neither config nor tokenizer says
+
+
+@dataclass
+class Encoded:
+    """One option: the token sequence whose last ``n_cont`` tokens are scored (already left
+    truncated to max_length + 1 tokens, as lm-eval does)."""
+
+    tokens: list[int]
+    n_cont: int
+    truncated: bool
+
+
+@dataclass
+class Packed:
+    """One item as one row: prefix, then each option's remaining input tokens."""
+
+    item_index: int
+    input_ids: list[int]
+    position_ids: list[int]
+    segment: list[int]  # 0 = shared prefix, i+1 = option i's own tokens
+    # per option: (row positions whose logits predict the targets, target token ids)
+    scored: list[tuple[list[int], list[int]]]
+
+
+def resolve_max_length(model, tokenizer) -> int:
+    """lm-eval's rule: the config's n_positions / max_position_embeddings / n_ctx, then the
+    tokenizer's model_max_length, then 2048."""
+    config = getattr(model, "config", None)
+    for cfg in (getattr(config, "text_config", None), config):
+        for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+            value = getattr(cfg, attr, None) if cfg is not None else None
+            if isinstance(value, int):
+                return value
+    value = getattr(tokenizer, "model_max_length", None)
+    if isinstance(value, int) and value < 10**12:
+        return value
+    return DEFAULT_MAX_LENGTH
+
+
+class Encoder:
+    """Tokenises (context, continuation) pairs exactly as lm-eval's HF backend does."""
+
+    def __init__(self, tokenizer):
+        self.tok = tokenizer
+        self._cache: dict[str, list[int]] = {}
+        bos = tokenizer.bos_token_id
+        self.prefix_token_id = bos if bos is not None else tokenizer.eos_token_id
+        self._prefix_str = tokenizer.decode(self.prefix_token_id) if self.prefix_token_id is not None else None
+
+    def encode(self, text: str) -> list[int]:
+        ids = self._cache.get(text)
+        if ids is None:
+            kwargs = {}
+            if self._prefix_str and text.startswith(self._prefix_str):
+                kwargs["add_special_tokens"] = False  # the text already carries its BOS
+            ids = self.tok.encode(text, **kwargs)
+            if len(self._cache) < 100_000:
+                self._cache[text] = ids
+        return ids
+
+    def pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        if context == "":
+            cont = self.tok.encode(continuation, add_special_tokens=False)
+            if cont and cont[0] == self.prefix_token_id:
+                return cont[:1], cont[1:]
+            return [self.prefix_token_id], cont
+        n_spaces = len(context) - len(context.rstrip())
+        if n_spaces:
+            continuation = context[-n_spaces:] + continuation
+            context = context[:-n_spaces]
+        whole = self.encode(context + continuation)
+        ctx = self.encode(context)
+        return ctx, whole[len(ctx):]
+
+
+def encode_item(encoder: Encoder, item: Item, max_length: int) -> list[Encoded]:
+    out = []
+    for ctx, cont in zip(item.contexts, item.continuations):
+        ctx_ids, cont_ids = encoder.pair(ctx, cont)
+        if not cont_ids:
+            raise ValueError(f"item '{item.id}': continuation {cont!r} encodes to no tokens")
+        if len(cont_ids) > max_length:
+            raise ValueError(f"item '{item.id}': continuation of {len(cont_ids)} tokens exceeds the model window {max_length}")
+        full = ctx_ids + cont_ids
+        truncated = len(full) > max_length + 1
+        out.append(Encoded(full[-(max_length + 1):], len(cont_ids), truncated))
+    return out
+
+
+def pack_item(index: int, options: list[Encoded]) -> Packed:
+    """Put the options' common input prefix once, then each option's own tail."""
+    inputs = [o.tokens[:-1] for o in options]
+    n = min(len(x) for x in inputs)
+    p = 0
+    first = inputs[0]
+    while p < n and all(x[p] == first[p] for x in inputs[1:]):
+        p += 1
+    ids, pos, seg = list(first[:p]), list(range(p)), [0] * p
+    scored = []
+    for i, (opt, inp) in enumerate(zip(options, inputs)):
+        offset = len(ids)
+        tail = inp[p:]
+        ids += tail
+        pos += list(range(p, p + len(tail)))
+        seg += [i + 1] * len(tail)
+        # input position q predicts token q+1; the targets are the last n_cont tokens
+        start = len(opt.tokens) - 1 - opt.n_cont
+        rows = [q if q < p else offset + (q - p) for q in range(start, len(inp))]
+        scored.append((rows, opt.tokens[-opt.n_cont:]))
+    return Packed(index, ids, pos, seg, scored)
+
+
+def build_mask(segment: torch.Tensor, position: torch.Tensor, dtype: torch.dtype, window: int | None = None) -> torch.Tensor:
+    """Additive [B, 1, T, T] mask: causal, options blind to each other, padding (segment -1)
+    attending to itself only (so no row is all -inf), optional sliding window on positions."""
+    B, T = segment.shape
+    idx = torch.arange(T)
+    causal = idx[:, None] >= idx[None, :]
+    sq, sk = segment[:, :, None], segment[:, None, :]
+    allowed = causal[None] & ((sk == 0) | (sk == sq)) & (sk >= 0) & (sq >= 0)
+    if window is not None:
+        allowed &= (position[:, :, None] - position[:, None, :]) < window
+    allowed |= torch.eye(T, dtype=torch.bool)[None]
+    mask = torch.zeros(B, 1, T, T, dtype=dtype)
+    mask.masked_fill_(~allowed[:, None], torch.finfo(dtype).min)
+    return mask
+
+
+def make_batches(packed: list[Packed], batch_tokens: int, max_rows: int = 64) -> list[list[Packed]]:
+    """Longest first (memory problems show at once), rows*length within the token budget."""
+    order = sorted(packed, key=lambda p: len(p.input_ids), reverse=True)
+    batches, cur = [], []
+    for p in order:
+        width = len(cur[0].input_ids) if cur else len(p.input_ids)
+        if cur and ((len(cur) + 1) * width > batch_tokens or len(cur) >= max_rows):
+            batches.append(cur)
+            cur = []
+        cur.append(p)
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+class Scorer:
+    """Scores items under several heads of one model (base and/or LoRA adapters)."""
+
+    def __init__(self, model, tokenizer, batch_tokens: int = 1024, max_length: int | None = None):
+        self.heads = HeadSwitch(model)
+        self.lm = self.heads.causal_lm()
+        self.encoder = Encoder(tokenizer)
+        self.batch_tokens = batch_tokens
+        self.max_length = max_length or resolve_max_length(self.lm, tokenizer)
+        config = self.lm.config
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (self.encoder.prefix_token_id or 0)
+        self.layer_types = getattr(config, "layer_types", None)
+        self.window = getattr(config, "sliding_window", None) if self.layer_types and "sliding_attention" in self.layer_types else None
+        self.softcap = getattr(config, "final_logit_softcapping", None)
+        self.dtype = next(self.lm.parameters()).dtype
+
+    def _masks(self, seg: torch.Tensor, pos: torch.Tensor):
+        full = build_mask(seg, pos, self.dtype)
+        if self.window is None:
+            return full
+        return {"full_attention": full, "sliding_attention": build_mask(seg, pos, self.dtype, self.window)}
+
+    @torch.inference_mode()
+    def _forward(self, batch: list[Packed]) -> tuple[list[list[float]], list[list[bool]]]:
+        T = max(len(p.input_ids) for p in batch)
+        B = len(batch)
+        ids = torch.full((B, T), self.pad_id, dtype=torch.long)
+        pos = torch.zeros((B, T), dtype=torch.long)
+        seg = torch.full((B, T), -1, dtype=torch.long)
+        for r, p in enumerate(batch):
+            n = len(p.input_ids)
+            ids[r, :n] = torch.tensor(p.input_ids)
+            pos[r, :n] = torch.tensor(p.position_ids)
+            seg[r, :n] = torch.tensor(p.segment)
+        mask = self._masks(seg, pos)
+        hidden = self.lm.get_decoder()(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False).last_hidden_state
+        rows, cols, targets, owners = [], [], [], []
+        for r, p in enumerate(batch):
+            for o, (positions, tgt) in enumerate(p.scored):
+                rows += [r] * len(positions)
+                cols += positions
+                targets += tgt
+                owners += [(r, o)] * len(positions)
+        h = hidden[torch.tensor(rows), torch.tensor(cols)]
+        logits = self.lm.get_output_embeddings()(h).float()
+        if self.softcap:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        logp = F.log_softmax(logits, dim=-1)
+        tgt = torch.tensor(targets)
+        tok_lp = logp.gather(1, tgt[:, None])[:, 0].double()
+        greedy = logits.argmax(-1) == tgt
+        sums = [[0.0] * len(p.scored) for p in batch]
+        greedy_all = [[True] * len(p.scored) for p in batch]
+        # Sum per option in float64 so the order of additions never matters.
+        for k, (r, o) in enumerate(owners):
+            sums[r][o] += tok_lp[k].item()
+            if not greedy[k]:
+                greedy_all[r][o] = False
+        return sums, greedy_all
+
+    def score(self, items: list[Item], heads: list[str] | None = None, progress: bool = True, meta: dict | None = None) -> ScoreTable:
+        """One table row per (item, option, head)."""
+        from tqdm.auto import tqdm
+
+        heads = heads or self.heads.names()
+        encoded = [encode_item(self.encoder, it, self.max_length) for it in items]
+        packed = [pack_item(i, e) for i, e in enumerate(encoded)]
+        batches = make_batches(packed, self.batch_tokens)
+        results: dict[str, dict[int, tuple[list[float], list[bool]]]] = {h: {} for h in heads}
+        n_opts = sum(it.n_options for it in items) * len(heads)
+        bar = tqdm(total=n_opts, desc="scoring options", unit="opt", disable=not progress, dynamic_ncols=True)
+        for batch in batches:
+            for head in heads:
+                with self.heads.activate(head):
+                    sums, greedy = self._forward(batch)
+                for p, s, g in zip(batch, sums, greedy):
+                    results[head][p.item_index] = (s, g)
+                bar.update(sum(len(p.scored) for p in batch))
+        bar.close()
+        table = ScoreTable.empty()
+        for head in heads:
+            for i, (it, enc) in enumerate(zip(items, encoded)):
+                s, g = results[head][i]
+                for o in range(it.n_options):
+                    table.append(
+                        item_id=it.id, option=o, head=head, loglik=s[o], n_tokens=enc[o].n_cont,
+                        n_chars=it.n_chars[o], gold=(o == it.gold), greedy=g[o], truncated=enc[o].truncated,
+                    )
+        table.meta.update(meta or {})
+        table.meta["n_truncated_options"] = sum(e.truncated for enc in encoded for e in enc)
+        table.meta["max_length"] = self.max_length
+        return table
+
+
+def tokens_in(items_encoded: list[list[Encoded]]) -> int:
+    return sum(len(e.tokens) for enc in items_encoded for e in enc)
+
+
+__all__ = ["Scorer", "Encoder", "encode_item", "pack_item", "build_mask", "make_batches", "resolve_max_length", "BASE_HEAD"]

@@ -1,0 +1,262 @@
+"""One loader, two sources: a local folder of the original files, or the Hugging Face hub.
+
+The local folder wins when one is given (``--data-dir`` or ``LIKRA_DATA_DIR``); otherwise the hub
+is asked through ``datasets``. When neither can serve, the error lists the files to put where.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .base import FEWSHOT_SEED, DataError, Doc, Item, TaskSpec, build_items
+from .readers import READERS
+from .registry import GROUPS, POOLS, TASKS, jsonl_spec
+
+
+class DataUnavailable(RuntimeError):
+    pass
+
+
+@dataclass
+class LoadReport:
+    """What loading skipped, so that a --skip-invalid run says how much it dropped and why."""
+
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def n_skipped(self) -> int:
+        return len(self.skipped)
+
+
+def data_dir_from_env(data_dir: str | os.PathLike | None) -> Path | None:
+    d = data_dir or os.environ.get("LIKRA_DATA_DIR")
+    return Path(d) if d else None
+
+
+def resolve_spec(task: str, template: str | None = None) -> TaskSpec:
+    if task.startswith("jsonl:"):
+        return jsonl_spec(task[len("jsonl:") :], template)
+    if task in TASKS:
+        return TASKS[task]
+    raise KeyError(f"unknown task '{task}'. Known: arc_challenge, arc_easy, hellaswag, mmlu, mmlu_<subject>, "
+                   f"truthfulqa_mc1, winogrande, jsonl:PATH")
+
+
+def _raw_rows_local(path: Path, spec: TaskSpec) -> list[tuple[int, dict | Exception]]:
+    """(line number, row or the decoding error) for every row of an original file."""
+    data = path.read_bytes()
+    rows: list[tuple[int, dict | Exception]] = []
+    if path.suffix == ".csv":  # MMLU: headerless question, A, B, C, D, answer
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            line = data[: err.start].count(b"\n") + 1
+            return [(line, DataError(str(path), line, "(text)", f"not valid UTF-8 ({err.reason})"))]
+        reader = csv.reader(io.StringIO(text, newline=""))
+        for i, rec in enumerate(reader):
+            line = reader.line_num
+            if len(rec) != 6:
+                rows.append((line, DataError(str(path), line, "(row)", f"expected 6 columns, found {len(rec)}")))
+                continue
+            rows.append((line, dict(zip(("question", "A", "B", "C", "D", "answer"), rec), subject=spec.subset, _index=i)))
+        return rows
+    if path.suffix == ".json":  # TruthfulQA: one JSON list
+        try:
+            items = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            return [(None, DataError(str(path), None, "(json)", f"cannot be parsed: {err}"))]
+        if not isinstance(items, list):
+            return [(None, DataError(str(path), None, "(json)", "expected a JSON list of questions"))]
+        return [(i + 1, dict(r, _index=i) if isinstance(r, dict) else r) for i, r in enumerate(items)]
+    for i, raw in enumerate(data.split(b"\n")):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            rows.append((i + 1, DataError(str(path), i + 1, "(text)", f"not valid UTF-8 ({err.reason})")))
+            continue
+        except json.JSONDecodeError as err:
+            rows.append((i + 1, DataError(str(path), i + 1, "(json)", f"not valid JSON ({err.msg})")))
+            continue
+        rows.append((i + 1, dict(row, _index=len(rows)) if isinstance(row, dict) else row))
+    return rows
+
+
+def _local_file(spec: TaskSpec, split: str, data_dir: Path | None) -> Path | None:
+    for rel in spec.local.get(split, ()):
+        p = Path(rel)
+        if not p.is_absolute():
+            if data_dir is None:
+                if spec.reader != "jsonl":
+                    continue
+            else:
+                p = data_dir / rel
+        if p.exists():
+            return p
+    return None
+
+
+def _hub_rows(spec: TaskSpec, split: str) -> list[tuple[int, dict]]:
+    path, name, hub_split = spec.hub[split]
+    import datasets
+
+    ds = datasets.load_dataset(path, name, split=hub_split)
+    return [(i + 1, dict(r, _index=i)) for i, r in enumerate(ds)]
+
+
+def _missing_data_message(spec: TaskSpec, split: str, data_dir: Path | None, err: Exception | None) -> str:
+    wanted = " or ".join(spec.local.get(split, ())) or "(no local file format known)"
+    hub = spec.hub.get(split)
+    lines = [f"cannot load task '{spec.name}' split '{split}'."]
+    if hub:
+        lines.append(f"  hub: datasets.load_dataset({hub[0]!r}, {hub[1]!r}, split={hub[2]!r}) failed"
+                     + (f": {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}" if err else ""))
+    where = str(data_dir) if data_dir else "a folder of your choice"
+    lines.append(f"  local: put {wanted} under {where} and pass --data-dir FOLDER (or set LIKRA_DATA_DIR).")
+    return "\n".join(lines)
+
+
+def load_docs(
+    spec: TaskSpec,
+    split: str,
+    data_dir: str | os.PathLike | None = None,
+    skip_invalid: bool = False,
+    report: LoadReport | None = None,
+) -> list[Doc]:
+    """Every valid doc of one split, in file order. Bad rows raise :class:`DataError` (file, line,
+    field) unless ``skip_invalid``, which drops them and records why in ``report``."""
+    ddir = data_dir_from_env(data_dir)
+    if split not in spec.local and split not in spec.hub:
+        raise KeyError(f"task '{spec.name}' has no split '{split}' (it has: {', '.join(sorted(set(spec.local) | set(spec.hub)))})")
+    path = _local_file(spec, split, ddir)
+    if path is not None:
+        source, rows = str(path), _raw_rows_local(path, spec)
+    elif spec.reader == "jsonl":
+        raise DataUnavailable(f"{spec.local[split][0]}: no such file")
+    else:
+        try:
+            if split not in spec.hub:
+                raise DataUnavailable("no hub source")
+            source, rows = f"hub:{spec.hub[split][0]}/{split}", _hub_rows(spec, split)
+        except Exception as err:  # offline, no such dataset, no datasets package...
+            raise DataUnavailable(_missing_data_message(spec, split, ddir, err)) from err
+    reader = READERS[spec.reader]
+    docs: list[Doc] = []
+    seen: dict[str, int | None] = {}
+    report = report if report is not None else LoadReport()
+    for line, row in rows:
+        try:
+            if isinstance(row, Exception):
+                raise row
+            doc = reader(row, spec, source, line)
+            if doc.id in seen:
+                raise DataError(source, line, "id", f"'{doc.id}' was already used on line {seen[doc.id]}")
+        except DataError as err:
+            if not skip_invalid:
+                raise
+            report.skipped.append(str(err))
+            continue
+        seen[doc.id] = line
+        docs.append(doc)
+    return docs
+
+
+@dataclass
+class TaskItems:
+    """The scored items of one run, with what is needed to reproduce them."""
+
+    task: str
+    split: str
+    shots: int
+    items: list[Item]
+    n_skipped: int = 0
+    sources: list[str] = field(default_factory=list)
+
+
+def load_items(
+    task: str,
+    split: str | None = None,
+    shots: int = 0,
+    limit: int | None = None,
+    data_dir: str | os.PathLike | None = None,
+    skip_invalid: bool = False,
+    template: str | None = None,
+    fewshot_seed: int = FEWSHOT_SEED,
+) -> TaskItems:
+    """Items of a task or group, as lm-eval builds them. ``limit`` takes the first N items of each
+    task in file order (lm-eval applies --limit per task, so a group gets N per member)."""
+    names = GROUPS.get(task, (task,))
+    report = LoadReport()
+    items: list[Item] = []
+    chosen_split = split
+    for name in names:
+        spec = resolve_spec(name, template)
+        sp = split or spec.eval_split
+        chosen_split = sp
+        docs = load_docs(spec, sp, data_dir, skip_invalid, report)
+        if limit is not None:
+            docs = docs[:limit]
+        pool = None
+        if shots > 0:
+            if spec.fewshot_split is None:
+                raise ValueError(f"task '{name}' has no few-shot split; use --shots 0")
+            pool = docs if spec.fewshot_split == sp and limit is None else load_docs(spec, spec.fewshot_split, data_dir, skip_invalid, report)
+        items.extend(build_items(docs, spec, shots, pool, fewshot_seed))
+    return TaskItems(task=task, split=chosen_split or "", shots=shots, items=items, n_skipped=report.n_skipped,
+                     sources=report.skipped)
+
+
+def load_pool(
+    pool: str,
+    data_dir: str | os.PathLike | None = None,
+    skip_invalid: bool = False,
+) -> list[tuple[str, Doc]]:
+    """A training pool: (task name, doc) for every question of its parts, minus excluded ones.
+
+    A question that also appears in an excluded part (same id or same question text and options)
+    is dropped, so no test question leaks into training.
+    """
+    if pool in POOLS:
+        parts, excluded = POOLS[pool]["include"], POOLS[pool]["exclude"]
+    else:  # "task:split+task:split-task:split" or a bare task (its non-eval splits)
+        parts, excluded = _parse_pool(pool)
+    banned_ids: set[str] = set()
+    banned_text: set[tuple] = set()
+    for name, sp in excluded:
+        for d in load_docs(resolve_spec(name), sp, data_dir, skip_invalid):
+            banned_ids.add(d.id)
+            banned_text.add((d.text, d.choices))
+    out: list[tuple[str, Doc]] = []
+    for name, sp in parts:
+        if (name, sp) in excluded:
+            continue
+        for d in load_docs(resolve_spec(name), sp, data_dir, skip_invalid):
+            if d.id in banned_ids or (d.text, d.choices) in banned_text:
+                continue
+            out.append((name, d))
+    return out
+
+
+def _parse_pool(text: str) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    include, exclude = [], []
+    token, sign = "", "+"
+    for ch in text + "+":
+        if ch in "+-" and not token.endswith("jsonl"):
+            if token:
+                name, _, sp = token.partition(":") if not token.startswith("jsonl:") else (token, "", "test")
+                if not sp:
+                    spec = resolve_spec(name)
+                    splits = [s for s in spec.local if s != spec.eval_split] or [spec.eval_split]
+                else:
+                    splits = [sp]
+                (include if sign == "+" else exclude).extend((name, s) for s in splits)
+            token, sign = "", ch
+        else:
+            token += ch
+    return tuple(include), tuple(exclude)
