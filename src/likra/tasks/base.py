@@ -76,6 +76,11 @@ class TaskSpec:
     fewshot_delimiter: str = "\n\n"
     subset: str | None = None  # e.g. the MMLU subject; readers may use it to filter
     template: str | None = None  # jsonl tasks: a user template for the question text
+    # lm-eval draws k+1 examples and drops the eval doc when its config's few-shot split equals its
+    # test split, which is also true when both are unset (HellaSwag, WinoGrande). The eval doc is
+    # never in the pool then, but the extra draw moves the random stream, so it is part of parity.
+    # None: only when the few-shot split is the evaluated split.
+    draw_extra_example: bool | None = None
 
 
 def fewshot_example(doc: Doc, spec: TaskSpec) -> str:
@@ -124,7 +129,8 @@ def build_items(
     if shots > 0:
         if not fewshot_pool:
             raise ValueError(f"task {spec.name}: --shots {shots} needs a few-shot split, and it has none")
-        sampler = FewshotSampler(fewshot_pool, spec.fewshot_sampler, spec.fewshot_split == spec.eval_split, seed)
+        exclude = spec.draw_extra_example if spec.draw_extra_example is not None else spec.fewshot_split == spec.eval_split
+        sampler = FewshotSampler(fewshot_pool, spec.fewshot_sampler, exclude, seed)
     items = []
     for doc in docs:
         prefix = spec.description

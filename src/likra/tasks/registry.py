@@ -61,6 +61,7 @@ TASKS: dict[str, TaskSpec] = {
         hub={s: ("Rowan/hellaswag", None, s) for s in ("train", "validation")},
         eval_split="validation",
         fewshot_split="train",
+        draw_extra_example=True,
     ),
     "truthfulqa_mc1": TaskSpec(
         name="truthfulqa_mc1",
@@ -80,6 +81,7 @@ TASKS: dict[str, TaskSpec] = {
         hub={s: ("allenai/winogrande", "winogrande_xl", s) for s in ("train", "validation")},
         eval_split="validation",
         fewshot_split="train",
+        draw_extra_example=True,
     ),
 }
 TASKS.update({f"mmlu_{s}": _mmlu(s) for s in MMLU_SUBJECTS})

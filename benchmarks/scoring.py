@@ -1,0 +1,114 @@
+"""likra's scoring engine vs lm-evaluation-harness (HF backend), side by side in one run.
+
+    python benchmarks/scoring.py [--data-dir ../shared/data] [--quick]
+
+SmolLM2-135M on ARC-Challenge test: the first 300 questions 0-shot and the first 50 25-shot
+(lm-eval's --limit). Each measurement runs in its own process so that peak memory (VmHWM) is that
+run's alone. Prints options/s of each, the ratio, peak memory, the max per-option difference
+and both accuracies; then likra in bf16 with its speed and accuracy change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+MODEL = "smollm2-135m"
+TASK = "arc_challenge"
+
+
+def peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def worker(engine: str, shots: int, limit: int, dtype: str, data_dir: str) -> dict:
+    import torch
+
+    from likra.models import load_base, load_tokenizer
+
+    model = load_base(MODEL, torch.float32 if dtype == "fp32" else torch.bfloat16)
+    tok = load_tokenizer(MODEL)
+    t0 = time.perf_counter()
+    if engine == "lm-eval":
+        from likra.parity import lmeval_loglikelihoods
+
+        lls, metrics, _ = lmeval_loglikelihoods(model, tok, TASK, data_dir, shots, limit, batch_size=16)
+    else:
+        from likra.metrics import head_metrics
+        from likra.scoring.engine import Scorer
+        from likra.scoring.table import option_matrix
+        from likra.tasks import load_items
+
+        items = load_items(TASK, shots=shots, limit=limit, data_dir=data_dir).items
+        table = Scorer(model, tok).score(items, progress=False)
+        lls = [list(x) for x in option_matrix(table, "base").loglik]
+        metrics = head_metrics(table)["base"]
+    seconds = time.perf_counter() - t0
+    n_opts = sum(len(x) for x in lls)
+    return {"engine": engine, "dtype": dtype, "shots": shots, "limit": limit, "seconds": seconds,
+            "options": n_opts, "options_per_s": n_opts / seconds, "peak_rss_mb": peak_rss_mb(),
+            "acc": metrics["acc"], "acc_norm": metrics["acc_norm"], "lls": lls}
+
+
+def run(engine: str, shots: int, limit: int, dtype: str, data_dir: str) -> dict:
+    cmd = [sys.executable, __file__, "--worker", engine, "--shots", str(shots), "--limit", str(limit),
+           "--dtype", dtype, "--data-dir", data_dir]
+    env = dict(os.environ, TQDM_DISABLE="1", TOKENIZERS_PARALLELISM="false")
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise SystemExit(f"{engine} worker failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def max_diff(a: dict, b: dict) -> float:
+    return max(abs(x - y) for ra, rb in zip(a["lls"], b["lls"]) for x, y in zip(ra, rb))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--data-dir", default=os.environ.get("LIKRA_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data")))
+    p.add_argument("--quick", action="store_true", help="60 questions 0-shot, 8 at 25-shot")
+    p.add_argument("--worker", choices=("likra", "lm-eval"))
+    p.add_argument("--shots", type=int, default=0)
+    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--dtype", default="fp32")
+    args = p.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.shots, args.limit, args.dtype, args.data_dir)))
+        return
+
+    settings = [(0, 60), (25, 8)] if args.quick else [(0, 300), (25, 50)]
+    import platform
+
+    print(f"# scoring benchmark: {MODEL}, {TASK} test, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}")
+    print(f"{'setting':<18}{'engine':<14}{'options/s':>11}{'seconds':>10}{'peak MB':>10}{'acc':>8}{'acc_norm':>10}")
+    rows = []
+    for shots, limit in settings:
+        ref = run("lm-eval", shots, limit, "fp32", args.data_dir)
+        ours = run("likra", shots, limit, "fp32", args.data_dir)
+        bf16 = run("likra", shots, limit, "bf16", args.data_dir)
+        label = f"{shots}-shot x{limit}"
+        for r in (ref, ours, bf16):
+            name = r["engine"] + (" bf16" if r["dtype"] == "bf16" else "")
+            print(f"{label:<18}{name:<14}{r['options_per_s']:>11.2f}{r['seconds']:>10.1f}{r['peak_rss_mb']:>10.0f}{r['acc']:>8.4f}{r['acc_norm']:>10.4f}")
+        rows.append((label, ref, ours, bf16))
+    print()
+    for label, ref, ours, bf16 in rows:
+        print(f"{label}: likra/lm-eval speed ratio {ours['options_per_s'] / ref['options_per_s']:.2f}x (fp32), "
+              f"max per-option |diff| {max_diff(ours, ref):.2e}, acc equal: {ours['acc'] == ref['acc']}, "
+              f"acc_norm equal: {ours['acc_norm'] == ref['acc_norm']}")
+        print(f"{label}: bf16 vs fp32 likra: speed {bf16['options_per_s'] / ours['options_per_s']:.2f}x, "
+              f"acc {bf16['acc'] - ours['acc']:+.4f}, acc_norm {bf16['acc_norm'] - ours['acc_norm']:+.4f}, "
+              f"max per-option |diff| {max_diff(bf16, ours):.2e}")
+
+
+if __name__ == "__main__":
+    main()

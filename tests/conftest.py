@@ -1,0 +1,93 @@
+"""Shared fixtures: tiny random-weight models built from configs (no download) and a tokenizer
+trained on the spot, plus the location of the real benchmark files for parity tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+TOKENIZER_TEXT = [
+    "Question: Which gas do plants take in from the air? Answer: carbon dioxide oxygen nitrogen water",
+    "A man is sitting on a roof. He is using wrap to wrap a pair of skis. Sarah was a much better surgeon",
+    "The following are multiple choice questions (with answers) about anatomy. A. B. C. D.",
+    "the of and to in is was for on that with as by at from it an be this which or are",
+] * 20
+
+
+def shared_data_dir() -> Path | None:
+    """The real benchmark files: LIKRA_DATA_DIR, or ../shared/data beside the checkout."""
+    for cand in (os.environ.get("LIKRA_DATA_DIR"), REPO.parent / "shared" / "data"):
+        if cand and (Path(cand) / "arc").is_dir():
+            return Path(cand)
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    d = shared_data_dir()
+    if d is None:
+        pytest.skip("real benchmark files not found (set LIKRA_DATA_DIR or put them in ../shared/data)")
+    return d
+
+
+def make_tokenizer(add_bos: bool):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<pad>", "<bos>", "<eos>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(TOKENIZER_TEXT, trainer)
+    if add_bos:
+        tok.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>")
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    return make_tokenizer(add_bos=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_bos_tokenizer():
+    return make_tokenizer(add_bos=True)
+
+
+def make_llama(vocab: int, max_pos: int = 256):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=max_pos, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+    )
+    return LlamaForCausalLM(cfg).eval()
+
+
+def make_gemma3(vocab: int, window: int = 8):
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(0)
+    cfg = Gemma3TextConfig(
+        vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=16, sliding_window=window, layer_types=["sliding_attention", "full_attention"],
+        max_position_embeddings=512, bos_token_id=1, eos_token_id=2, pad_token_id=0, query_pre_attn_scalar=16,
+    )
+    return Gemma3ForCausalLM(cfg).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tiny_tokenizer):
+    return make_llama(len(tiny_tokenizer))
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma3(tiny_bos_tokenizer):
+    return make_gemma3(len(tiny_bos_tokenizer))

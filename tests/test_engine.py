@@ -1,0 +1,164 @@
+"""The scoring engine on tiny random models: packed, batched scoring must equal one plain forward
+pass per option (the definition), for every shape of item and every head."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from likra.models import BASE_HEAD, attach_adapters, weights_fingerprint
+from likra.scoring.engine import Scorer, build_mask, encode_item, pack_item
+from likra.scoring.table import option_matrix
+from likra.tasks.base import Item
+
+
+def shared_items() -> list[Item]:
+    ctxs = [
+        "Question: Which gas do plants take in from the air?\nAnswer:",
+        "Question: What is the first step in the formation of sedimentary rocks? Think of water.\nAnswer:",
+        "A man is sitting on a roof. He",
+    ]
+    opts = [
+        [" carbon dioxide", " oxygen", " nitrogen gas from the soil", " water"],
+        [" erosion", " deposition of layers", " compaction"],
+        [" is using wrap to wrap a pair of skis.", " starts pulling up roofing on a roof.", " is holding a cube."],
+    ]
+    return [
+        Item(id=f"q{i}", contexts=(c,) * len(o), continuations=tuple(o), gold=0, n_chars=tuple(len(x) - 1 for x in o))
+        for i, (c, o) in enumerate(zip(ctxs, opts))
+    ]
+
+
+def partial_items() -> list[Item]:
+    # WinoGrande shape: contexts differ, the continuation is shared.
+    base = "Sarah was a much better surgeon than Maria so "
+    cont = " always got the easier cases."
+    return [Item(id="w0", contexts=(base + "Sarah", base + "Maria"), continuations=(cont, cont), gold=1, n_chars=(28, 28))]
+
+
+def naive_scores(model, scorer: Scorer, items: list[Item]) -> list[list[float]]:
+    """One forward pass per option on its own, full vocabulary, the model's own masks."""
+    out = []
+    for it in items:
+        row = []
+        for e in encode_item(scorer.encoder, it, scorer.max_length):
+            with torch.no_grad():
+                logits = model(torch.tensor([e.tokens[:-1]])).logits[0].float()
+            lp = F.log_softmax(logits, -1)[-e.n_cont:]
+            row.append(lp.gather(1, torch.tensor(e.tokens[-e.n_cont:])[:, None]).sum().item())
+        out.append(row)
+    return out
+
+
+def assert_close(table, head, expected, tol=1e-4):
+    m = option_matrix(table, head)
+    for got, exp in zip(m.loglik, expected):
+        assert len(got) == len(exp)
+        for g, e in zip(got, exp):
+            assert abs(g - e) < tol, (head, g, e)
+
+
+@pytest.mark.parametrize("batch_tokens", [16, 64, 4096])
+def test_packed_equals_separate_runs(tiny_llama, tiny_tokenizer, batch_tokens):
+    items = shared_items() + partial_items()
+    scorer = Scorer(tiny_llama, tiny_tokenizer, batch_tokens=batch_tokens)
+    table = scorer.score(items, progress=False)
+    assert_close(table, BASE_HEAD, naive_scores(tiny_llama, scorer, items))
+    assert len(table) == sum(it.n_options for it in items)
+
+
+def test_prefix_is_shared(tiny_llama, tiny_tokenizer):
+    scorer = Scorer(tiny_llama, tiny_tokenizer)
+    item = shared_items()[0]
+    enc = encode_item(scorer.encoder, item, scorer.max_length)
+    packed = pack_item(0, enc)
+    ctx_len = len(scorer.encoder.encode(item.contexts[0]))
+    assert packed.segment[:ctx_len] == [0] * ctx_len  # the context appears once
+    assert len(packed.input_ids) == ctx_len + sum(e.n_cont - 1 for e in enc)
+
+
+def test_sliding_window_model(tiny_gemma3, tiny_bos_tokenizer):
+    # contexts far longer than the window of 8: the window must be in the custom mask
+    items = shared_items()
+    scorer = Scorer(tiny_gemma3, tiny_bos_tokenizer, batch_tokens=128)
+    assert scorer.window == 8
+    assert all(len(scorer.encoder.encode(it.contexts[0])) > 8 for it in items)
+    assert scorer.encoder.encode("Answer")[0] == tiny_bos_tokenizer.bos_token_id
+    table = scorer.score(items, progress=False)
+    assert_close(table, BASE_HEAD, naive_scores(tiny_gemma3, scorer, items))
+
+
+def test_left_truncation(tiny_llama, tiny_tokenizer):
+    items = shared_items()
+    scorer = Scorer(tiny_llama, tiny_tokenizer, max_length=20)
+    table = scorer.score(items, progress=False)
+    enc = [encode_item(scorer.encoder, it, 20) for it in items]
+    assert all(len(e.tokens) <= 21 for en in enc for e in en)
+    assert table.meta["n_truncated_options"] == sum(e.truncated for en in enc for e in en) > 0
+    assert_close(table, BASE_HEAD, naive_scores(tiny_llama, scorer, items))
+
+
+def test_mask_blocks_other_options_and_padding():
+    seg = torch.tensor([[0, 0, 1, 1, 2, -1]])
+    pos = torch.tensor([[0, 1, 2, 3, 2, 0]])
+    allowed = build_mask(seg, pos, torch.float32)[0, 0] == 0
+    assert allowed[3].tolist() == [True, True, True, True, False, False]
+    assert allowed[4].tolist() == [True, True, False, False, True, False]
+    assert allowed[5].tolist() == [False, False, False, False, False, True]
+    windowed = build_mask(seg, pos, torch.float32, window=2)[0, 0] == 0
+    assert windowed[3].tolist() == [False, False, True, True, False, False]
+
+
+def make_adapter(model, path, seed):
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["gate_proj", "up_proj", "down_proj"], init_lora_weights=False)
+    peft = get_peft_model(model, cfg)
+    peft.save_pretrained(path)
+    peft.unload()  # leave the base model as it was
+
+
+def test_several_heads_on_one_base(tmp_path, tiny_tokenizer):
+    from conftest import make_llama
+    from peft import PeftModel
+
+    base = make_llama(len(tiny_tokenizer))
+    make_adapter(base, tmp_path / "pos", 1)
+    make_adapter(base, tmp_path / "neg", 2)
+    model = attach_adapters(base, {"pos": str(tmp_path / "pos"), "neg": str(tmp_path / "neg")})
+    items = shared_items() + partial_items()
+    scorer = Scorer(model, tiny_tokenizer, batch_tokens=64)
+    table = scorer.score(items, progress=False)
+    assert table.heads() == ["base", "pos", "neg"]
+    for head in ("pos", "neg"):
+        ref = PeftModel.from_pretrained(make_llama(len(tiny_tokenizer)), tmp_path / head).eval()
+        assert_close(table, head, naive_scores(ref, scorer, items))
+    assert_close(table, "base", naive_scores(make_llama(len(tiny_tokenizer)), scorer, items))
+    # the heads really differ from the base
+    assert option_matrix(table, "pos").loglik[0][0] != option_matrix(table, "base").loglik[0][0]
+
+
+def test_adapter_on_wrong_base_is_refused(tmp_path, tiny_tokenizer):
+    from conftest import make_llama
+
+    base = make_llama(len(tiny_tokenizer))
+    make_adapter(base, tmp_path / "a", 1)
+    (tmp_path / "a" / "likra.json").write_text(json.dumps({"base_fingerprint": "0123456789abcdef"}))
+    with pytest.raises(ValueError, match="different base model"):
+        attach_adapters(base, {"a": str(tmp_path / "a")})
+    (tmp_path / "a" / "likra.json").write_text(json.dumps({"base_fingerprint": weights_fingerprint(base)}))
+    attach_adapters(make_llama(len(tiny_tokenizer)), {"a": str(tmp_path / "a")})
+
+
+def test_bf16_close_to_fp32(tiny_tokenizer):
+    from conftest import make_llama
+
+    items = shared_items()
+    t32 = Scorer(make_llama(len(tiny_tokenizer)), tiny_tokenizer).score(items, progress=False)
+    t16 = Scorer(make_llama(len(tiny_tokenizer)).to(torch.bfloat16), tiny_tokenizer).score(items, progress=False)
+    for a, b in zip(option_matrix(t32, "base").loglik, option_matrix(t16, "base").loglik):
+        assert abs(a - b).max() < 0.5
