@@ -39,6 +39,12 @@ def partial_items() -> list[Item]:
     return [Item(id="w0", contexts=(base + "Sarah", base + "Maria"), continuations=(cont, cont), gold=1, n_chars=(28, 28))]
 
 
+def letter_items() -> list[Item]:
+    # MMLU shape: one-token options, so every option's input is the shared context itself
+    ctx = "The following are multiple choice questions (with answers) about anatomy.\nA. B. C. D.\nAnswer:"
+    return [Item(id="m0", contexts=(ctx,) * 4, continuations=(" A", " B", " C", " D"), gold=2, n_chars=(1, 1, 1, 1))]
+
+
 def naive_scores(model, scorer: Scorer, items: list[Item]) -> list[list[float]]:
     """One forward pass per option on its own, full vocabulary, the model's own masks."""
     out = []
@@ -62,9 +68,12 @@ def assert_close(table, head, expected, tol=1e-4):
 
 
 @pytest.mark.parametrize("batch_tokens", [16, 64, 4096])
-def test_packed_equals_separate_runs(tiny_llama, tiny_tokenizer, batch_tokens):
-    items = shared_items() + partial_items()
+@pytest.mark.parametrize("only_letters", [False, True])
+@pytest.mark.parametrize("split_prefix_at", [None, 1])  # one pass / prefix first, then cached options
+def test_packed_equals_separate_runs(tiny_llama, tiny_tokenizer, batch_tokens, split_prefix_at, only_letters):
+    items = letter_items() if only_letters else shared_items() + partial_items() + letter_items()
     scorer = Scorer(tiny_llama, tiny_tokenizer, batch_tokens=batch_tokens)
+    scorer.split_prefix_at = split_prefix_at
     table = scorer.score(items, progress=False)
     assert_close(table, BASE_HEAD, naive_scores(tiny_llama, scorer, items))
     assert len(table) == sum(it.n_options for it in items)
@@ -93,7 +102,7 @@ def test_sliding_window_model(tiny_gemma3, tiny_bos_tokenizer):
 
 def test_left_truncation(tiny_llama, tiny_tokenizer):
     items = shared_items()
-    scorer = Scorer(tiny_llama, tiny_tokenizer, max_length=20)
+    scorer = Scorer(tiny_llama, tiny_tokenizer, max_length=20, split_prefix_at=1)
     table = scorer.score(items, progress=False)
     enc = [encode_item(scorer.encoder, it, 20) for it in items]
     assert all(len(e.tokens) <= 21 for en in enc for e in en)

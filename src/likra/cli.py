@@ -78,6 +78,83 @@ def run_eval(args: argparse.Namespace) -> dict:
     return results
 
 
+def _train_config(args: argparse.Namespace):
+    """TrainConfig defaults, overridden by the YAML config, overridden by explicit flags."""
+    import dataclasses
+
+    import yaml
+
+    from .training import TrainConfig
+
+    values: dict = {}
+    extra: dict = {}
+    if args.config:
+        raw = yaml.safe_load(Path(args.config).read_text()) or {}
+        fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        for k, v in raw.items():
+            k = k.replace("-", "_")
+            (values if k in fields else extra)[k] = v
+    for f in dataclasses.fields(TrainConfig):
+        v = getattr(args, f.name, None)
+        if v is not None:
+            values[f.name] = v
+    return TrainConfig(**values), extra
+
+
+def run_train(args: argparse.Namespace) -> list[Path]:
+    """Build the pairs of one head from a pool and train it, saving the curve's adapters."""
+    import torch
+
+    from .models import load_base, load_tokenizer, weights_fingerprint
+    from .negatives import answers_of, negative_pairs, pool_items, positive_pairs, shuffled
+    from .tasks import load_docs, load_pool, resolve_spec
+    from .tasks.base import item_from_doc
+    from .training import RunInfo, train_head
+
+    config, extra = _train_config(args)
+    for k in ("model", "pool", "head", "negatives", "n", "seed", "data_dir"):
+        if getattr(args, k, None) is None and k in extra:
+            setattr(args, k, extra[k])
+    args.model = args.model or "smollm2-135m"
+    args.seed = 0 if args.seed is None else args.seed
+    if not args.pool or not args.head:
+        raise ValueError("--pool and --head are required (on the command line or in --config)")
+    if args.head == "positive" and args.negatives:
+        raise ValueError("--negatives applies to --head negative only")
+    source = args.negatives or "near-miss"
+    pool = [(resolve_spec(t), d) for t, d in load_pool(args.pool, args.data_dir, args.skip_invalid)]
+    items = shuffled(pool_items(pool), args.seed)
+    if args.n is not None:
+        if args.n > len(items):
+            raise ValueError(f"--n {args.n} is more than the {len(items)} questions of pool '{args.pool}'")
+        items = items[: args.n]
+    base = load_base(args.model)
+    tokenizer = load_tokenizer(args.model)
+    if args.head == "positive":
+        pairs = positive_pairs(items)
+    else:
+        unrelated = scores = None
+        if source.startswith("unrelated:"):
+            spec = resolve_spec(source.split(":", 1)[1])
+            split = spec.fewshot_split or spec.eval_split
+            unrelated = answers_of([item_from_doc(d, spec) for d in load_docs(spec, split, args.data_dir, args.skip_invalid)])
+        elif source == "hardest":
+            from .scoring.engine import Scorer
+            from .scoring.table import option_matrix
+
+            print(f"mining hardest negatives: scoring {len(items)} questions with the base model", file=sys.stderr)
+            m = option_matrix(Scorer(base, tokenizer).score(items, ["base"]), "base")
+            scores = {i: list(ll / nc) for i, ll, nc in zip(m.item_ids, m.loglik, m.n_chars)}
+        pairs = negative_pairs(items, source, args.seed, args.per_question, unrelated, scores)
+    info = RunInfo(model=args.model, base_fingerprint=weights_fingerprint(base), pool=args.pool, head=args.head,
+                   negatives=source if args.head == "negative" else None, seed=args.seed, n_total=len(pairs))
+    torch.manual_seed(args.seed)
+    t0 = time.time()
+    saved = train_head(base, tokenizer, pairs, args.out, info, config, progress=not args.quiet)
+    print(f"trained {args.head} head on {len(pairs)} pairs in {time.time() - t0:.0f} s")
+    return saved
+
+
 def print_metrics(results: dict) -> None:
     print(f"\n{results['task']} ({results['split']}, {results['shots']}-shot, {results['n_items']} items) on {results['model']}")
     print(f"{'head':<16}{'acc':>16}{'acc_norm':>16}")
@@ -109,6 +186,32 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", default="runs/eval")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    t = sub.add_parser("train", help="train a positive or negative LoRA head, saving a learning curve of adapters")
+    t.add_argument("--model", default=None, help="embedded name, local folder or hub id (default smollm2-135m)")
+    t.add_argument("--pool", default=None, help="arc (the paper's ARC pool), arc-notest, or TASK[:SPLIT] joined with + and - (e.g. hellaswag:train)")
+    t.add_argument("--head", choices=("positive", "negative"), default=None)
+    t.add_argument("--negatives", default=None, help="near-miss (default), irrelevant, unrelated:TASK, hardest")
+    t.add_argument("--per-question", type=int, default=1, help="negatives per question (balanced: 1)")
+    t.add_argument("--n", type=int, default=None, help="train on the first N questions of the seeded order (default: all)")
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--data-dir", default=None)
+    t.add_argument("--skip-invalid", action="store_true")
+    t.add_argument("--config", default=None, help="YAML file with any of these options and the hyperparameters below")
+    t.add_argument("--out", required=True)
+    t.add_argument("--quiet", action="store_true")
+    h = t.add_argument_group("hyperparameters (default: the seed paper's recipe)")
+    h.add_argument("--lora-r", dest="lora_r", type=int)
+    h.add_argument("--lora-alpha", dest="lora_alpha", type=int)
+    h.add_argument("--lora-dropout", dest="lora_dropout", type=float)
+    h.add_argument("--target-modules", dest="target_modules", nargs="+")
+    h.add_argument("--lr", type=float)
+    h.add_argument("--weight-decay", dest="weight_decay", type=float)
+    h.add_argument("--batch-size", dest="batch_size", type=int)
+    h.add_argument("--epochs", type=int)
+    h.add_argument("--first-checkpoint", dest="first_checkpoint", type=int)
+    h.add_argument("--bf16", action="store_const", const=True, default=None, help="bf16 autocast")
+    h.add_argument("--state-every", dest="state_every", type=int, help="steps between resume states")
     return p
 
 
@@ -117,13 +220,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .models import ModelNotAvailable
     from .tasks import DataError, DataUnavailable
+    from .training import TrainingDiverged
 
     try:
         if args.command == "eval":
             results = run_eval(args)
             print_metrics(results)
             print(f"\nscore table: {Path(args.out) / 'scores.parquet'}\nresults:     {Path(args.out) / 'results.json'}")
-    except (DataError, DataUnavailable, ModelNotAvailable, FileNotFoundError, KeyError, ValueError) as err:
+        elif args.command == "train":
+            saved = run_train(args)
+            print("adapters:\n" + "\n".join(f"  {p}" for p in saved))
+    except (DataError, DataUnavailable, ModelNotAvailable, FileNotFoundError, KeyError, ValueError, TrainingDiverged) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         print(f"likra {args.command}: error: {msg}", file=sys.stderr)
         return 2

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models import BASE_HEAD, HeadSwitch
+from ..packing import Encoder, attention_masks, build_mask
 from ..tasks.base import Item
 from .table import ScoreTable
 
@@ -48,6 +49,7 @@ class Packed:
     input_ids: list[int]
     position_ids: list[int]
     segment: list[int]  # 0 = shared prefix, i+1 = option i's own tokens
+    prefix_len: int
     # per option: (row positions whose logits predict the targets, target token ids)
     scored: list[tuple[list[int], list[int]]]
 
@@ -65,42 +67,6 @@ def resolve_max_length(model, tokenizer) -> int:
     if isinstance(value, int) and value < 10**12:
         return value
     return DEFAULT_MAX_LENGTH
-
-
-class Encoder:
-    """Tokenises (context, continuation) pairs exactly as lm-eval's HF backend does."""
-
-    def __init__(self, tokenizer):
-        self.tok = tokenizer
-        self._cache: dict[str, list[int]] = {}
-        bos = tokenizer.bos_token_id
-        self.prefix_token_id = bos if bos is not None else tokenizer.eos_token_id
-        self._prefix_str = tokenizer.decode(self.prefix_token_id) if self.prefix_token_id is not None else None
-
-    def encode(self, text: str) -> list[int]:
-        ids = self._cache.get(text)
-        if ids is None:
-            kwargs = {}
-            if self._prefix_str and text.startswith(self._prefix_str):
-                kwargs["add_special_tokens"] = False  # the text already carries its BOS
-            ids = self.tok.encode(text, **kwargs)
-            if len(self._cache) < 100_000:
-                self._cache[text] = ids
-        return ids
-
-    def pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
-        if context == "":
-            cont = self.tok.encode(continuation, add_special_tokens=False)
-            if cont and cont[0] == self.prefix_token_id:
-                return cont[:1], cont[1:]
-            return [self.prefix_token_id], cont
-        n_spaces = len(context) - len(context.rstrip())
-        if n_spaces:
-            continuation = context[-n_spaces:] + continuation
-            context = context[:-n_spaces]
-        whole = self.encode(context + continuation)
-        ctx = self.encode(context)
-        return ctx, whole[len(ctx):]
 
 
 def encode_item(encoder: Encoder, item: Item, max_length: int) -> list[Encoded]:
@@ -137,23 +103,7 @@ def pack_item(index: int, options: list[Encoded]) -> Packed:
         start = len(opt.tokens) - 1 - opt.n_cont
         rows = [q if q < p else offset + (q - p) for q in range(start, len(inp))]
         scored.append((rows, opt.tokens[-opt.n_cont:]))
-    return Packed(index, ids, pos, seg, scored)
-
-
-def build_mask(segment: torch.Tensor, position: torch.Tensor, dtype: torch.dtype, window: int | None = None) -> torch.Tensor:
-    """Additive [B, 1, T, T] mask: causal, options blind to each other, padding (segment -1)
-    attending to itself only (so no row is all -inf), optional sliding window on positions."""
-    B, T = segment.shape
-    idx = torch.arange(T)
-    causal = idx[:, None] >= idx[None, :]
-    sq, sk = segment[:, :, None], segment[:, None, :]
-    allowed = causal[None] & ((sk == 0) | (sk == sq)) & (sk >= 0) & (sq >= 0)
-    if window is not None:
-        allowed &= (position[:, :, None] - position[:, None, :]) < window
-    allowed |= torch.eye(T, dtype=torch.bool)[None]
-    mask = torch.zeros(B, 1, T, T, dtype=dtype)
-    mask.masked_fill_(~allowed[:, None], torch.finfo(dtype).min)
-    return mask
+    return Packed(index, ids, pos, seg, p, scored)
 
 
 def make_batches(packed: list[Packed], batch_tokens: int, max_rows: int = 64) -> list[list[Packed]]:
@@ -174,7 +124,7 @@ def make_batches(packed: list[Packed], batch_tokens: int, max_rows: int = 64) ->
 class Scorer:
     """Scores items under several heads of one model (base and/or LoRA adapters)."""
 
-    def __init__(self, model, tokenizer, batch_tokens: int = 1024, max_length: int | None = None):
+    def __init__(self, model, tokenizer, batch_tokens: int = 1024, max_length: int | None = None, split_prefix_at: int = 256):
         self.heads = HeadSwitch(model)
         self.lm = self.heads.causal_lm()
         self.encoder = Encoder(tokenizer)
@@ -186,32 +136,69 @@ class Scorer:
         self.window = getattr(config, "sliding_window", None) if self.layer_types and "sliding_attention" in self.layer_types else None
         self.softcap = getattr(config, "final_logit_softcapping", None)
         self.dtype = next(self.lm.parameters()).dtype
+        # Long shared prefixes run first as plain causal rows (the fast attention path) and the
+        # options then attend to their cached keys/values; sliding-window caches keep only the
+        # window, so those models always take the one-pass path.
+        self.split_prefix_at = split_prefix_at if self.window is None else None
+        import inspect
 
-    def _masks(self, seg: torch.Tensor, pos: torch.Tensor):
-        full = build_mask(seg, pos, self.dtype)
-        if self.window is None:
-            return full
-        return {"full_attention": full, "sliding_attention": build_mask(seg, pos, self.dtype, self.window)}
+        params = inspect.signature(self.lm.get_decoder().forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.2x
+
+    def _rows(self, batch: list[Packed], start: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Right-padded ids, positions and segments of each row from its ``start`` on."""
+        T = max(len(p.input_ids) - s for p, s in zip(batch, start))
+        ids = torch.full((len(batch), T), self.pad_id, dtype=torch.long)
+        pos = torch.zeros((len(batch), T), dtype=torch.long)
+        seg = torch.full((len(batch), T), -1, dtype=torch.long)
+        for r, (p, s) in enumerate(zip(batch, start)):
+            n = len(p.input_ids) - s
+            ids[r, :n] = torch.tensor(p.input_ids[s:])
+            pos[r, :n] = torch.tensor(p.position_ids[s:])
+            seg[r, :n] = torch.tensor(p.segment[s:])
+        return ids, pos, seg
+
+    def _hidden_one_pass(self, batch: list[Packed]) -> tuple[torch.Tensor, list[list[int]]]:
+        ids, pos, seg = self._rows(batch, [0] * len(batch))
+        hidden = self.lm.get_decoder()(input_ids=ids, attention_mask=attention_masks(seg, pos, self.dtype, self.window), position_ids=pos, use_cache=False).last_hidden_state
+        return hidden, [list(range(len(p.input_ids))) for p in batch]
+
+    def _hidden_two_pass(self, batch: list[Packed]) -> tuple[torch.Tensor, list[list[int]]]:
+        """Prefixes as plain causal rows with a cache, then all options' tails against it."""
+        from transformers import DynamicCache
+
+        decoder = self.lm.get_decoder()
+        P = [p.prefix_len for p in batch]
+        pre_ids, pre_pos, _ = self._rows([Packed(p.item_index, p.input_ids[: p.prefix_len], p.position_ids[: p.prefix_len], p.segment[: p.prefix_len], p.prefix_len, []) for p in batch], [0] * len(batch))
+        Pmax = pre_ids.shape[1]
+        cache = {self._cache_arg: DynamicCache(config=self.lm.config)}
+        # Right padding needs no mask in a causal pass: real tokens never look right.
+        h1 = decoder(input_ids=pre_ids, position_ids=pre_pos, use_cache=True, **cache).last_hidden_state
+        ids, pos, seg = self._rows(batch, P)
+        B, S = ids.shape
+        if S == 0:  # every option's input lies inside the prefix (one-token options)
+            return h1, [list(range(len(p.input_ids))) for p in batch]
+        allowed = torch.zeros(B, S, Pmax + S, dtype=torch.bool)
+        allowed[:, :, :Pmax] = (torch.arange(Pmax)[None, None, :] < torch.tensor(P)[:, None, None]) & (seg[:, :, None] >= 0)
+        idx = torch.arange(S)
+        same = (seg[:, :, None] == seg[:, None, :]) & (seg[:, :, None] >= 0) & (idx[:, None] >= idx[None, :])[None]
+        allowed[:, :, Pmax:] = same | torch.eye(S, dtype=torch.bool)[None]
+        mask = torch.zeros(B, 1, S, Pmax + S, dtype=self.dtype).masked_fill_(~allowed[:, None], torch.finfo(self.dtype).min)
+        h2 = decoder(input_ids=ids, position_ids=pos, attention_mask=mask, use_cache=True, **cache).last_hidden_state
+        where = [[q if q < P[r] else Pmax + q - P[r] for q in range(len(p.input_ids))] for r, p in enumerate(batch)]
+        return torch.cat([h1, h2], dim=1), where
 
     @torch.inference_mode()
     def _forward(self, batch: list[Packed]) -> tuple[list[list[float]], list[list[bool]]]:
-        T = max(len(p.input_ids) for p in batch)
-        B = len(batch)
-        ids = torch.full((B, T), self.pad_id, dtype=torch.long)
-        pos = torch.zeros((B, T), dtype=torch.long)
-        seg = torch.full((B, T), -1, dtype=torch.long)
-        for r, p in enumerate(batch):
-            n = len(p.input_ids)
-            ids[r, :n] = torch.tensor(p.input_ids)
-            pos[r, :n] = torch.tensor(p.position_ids)
-            seg[r, :n] = torch.tensor(p.segment)
-        mask = self._masks(seg, pos)
-        hidden = self.lm.get_decoder()(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False).last_hidden_state
+        if self.split_prefix_at is not None and max(p.prefix_len for p in batch) >= self.split_prefix_at:
+            hidden, where = self._hidden_two_pass(batch)
+        else:
+            hidden, where = self._hidden_one_pass(batch)
         rows, cols, targets, owners = [], [], [], []
         for r, p in enumerate(batch):
             for o, (positions, tgt) in enumerate(p.scored):
                 rows += [r] * len(positions)
-                cols += positions
+                cols += [where[r][q] for q in positions]
                 targets += tgt
                 owners += [(r, o)] * len(positions)
         h = hidden[torch.tensor(rows), torch.tensor(cols)]

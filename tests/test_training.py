@@ -1,0 +1,211 @@
+"""Training heads on a tiny random model: pairs, loss masking, curve checkpoints, resume, refusal."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from likra.negatives import Pair, negative_pairs, positive_pairs, shuffled
+from likra.tasks.base import Item
+from likra.training import RunInfo, TrainConfig, TrainingDiverged, batch_bounds, batch_loss, checkpoint_sizes, encode_pairs, train_head
+
+ANSWERS = ["carbon dioxide", "oxygen", "nitrogen", "water", "erosion", "rain", "the Sun", "Mars", "a roof", "skis"]
+
+
+def make_items(n: int) -> list[Item]:
+    items = []
+    for i in range(n):
+        opts = [ANSWERS[(i + k) % len(ANSWERS)] for k in range(4)]
+        ctx = f"Question: Which gas {i} do plants take in from the air?\nAnswer:"
+        items.append(Item(id=f"q{i}", contexts=(ctx,) * 4, continuations=tuple(" " + o for o in opts),
+                          gold=i % 4, n_chars=tuple(len(o) for o in opts)))
+    return items
+
+
+def info(head="positive", seed=0) -> RunInfo:
+    return RunInfo(model="tiny", base_fingerprint="x", pool="test", head=head, negatives=None, seed=seed, n_total=0)
+
+
+def lora_weights(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "adapter_model.safetensors"))
+
+
+def assert_same_adapter(a: Path, b: Path, tol: float = 1e-6) -> None:
+    wa, wb = lora_weights(a), lora_weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.allclose(wa[k], wb[k], atol=tol, rtol=0), k
+
+
+# ---- pairs -------------------------------------------------------------------------------------
+
+def test_positive_and_near_miss_pairs_are_balanced_and_deterministic():
+    items = make_items(20)
+    pos = positive_pairs(items)
+    assert [p.answer for p in pos] == [it.continuations[it.gold] for it in items]
+    neg = negative_pairs(items, "near-miss", seed=1)
+    assert len(neg) == len(items)  # exactly one per question
+    for it, p in zip(items, neg):
+        assert p.question_id == it.id and p.answer in it.continuations and p.answer != it.continuations[it.gold]
+    assert neg == negative_pairs(items, "near-miss", seed=1)
+    assert neg != negative_pairs(items, "near-miss", seed=2)
+    assert len(negative_pairs(items, "near-miss", seed=1, per_question=2)) == 40
+
+
+def test_irrelevant_unrelated_and_hardest_pairs():
+    items = make_items(12)
+    for it, p in zip(items, negative_pairs(items, "irrelevant", seed=0)):
+        assert p.context == it.contexts[0]
+        assert p.answer not in it.continuations  # another question's correct answer
+    other = ["A woman is seen speaking to the camera.", "He then rinses the bowl."]
+    unrel = negative_pairs(items, "unrelated:hellaswag", seed=0, unrelated_answers=other)
+    assert {p.answer for p in unrel} <= {" " + t for t in other}
+    scores = {it.id: [0.0, -1.0, -2.0, -3.0] for it in items}
+    for it, p in zip(items, negative_pairs(items, "hardest", seed=0, option_scores=scores)):
+        best_wrong = max((o for o in range(4) if o != it.gold), key=lambda o: scores[it.id][o])
+        assert p.answer == it.continuations[best_wrong]
+    with pytest.raises(ValueError, match="unknown negative source"):
+        negative_pairs(items, "bogus", seed=0)
+
+
+def test_shuffle_is_seeded():
+    xs = list(range(50))
+    assert shuffled(xs, 3) == shuffled(xs, 3) != shuffled(xs, 4)
+
+
+def test_arc_pool_has_no_test_questions(data_dir):
+    from likra.tasks import load_docs, load_pool, resolve_spec
+
+    pool = load_pool("arc", data_dir)
+    assert len(pool) == 6615
+    test = load_docs(resolve_spec("arc_challenge"), "test", data_dir)
+    assert not {d.id for d in test} & {d.id for _, d in pool}
+    assert not {(d.text, d.choices) for d in test} & {(d.text, d.choices) for _, d in pool}
+
+
+# ---- schedule and loss ---------------------------------------------------------------------
+
+def test_checkpoint_schedule_and_batches():
+    assert checkpoint_sizes(100) == [16, 32, 64, 100]
+    assert checkpoint_sizes(64) == [16, 32, 64]
+    b = batch_bounds(40, 12, checkpoint_sizes(40))
+    assert b == [(0, 12), (12, 16), (16, 24), (24, 32), (32, 36), (36, 40)]
+
+
+def test_loss_is_on_answer_tokens_only(tiny_llama, tiny_tokenizer):
+    pairs = positive_pairs(make_items(3))
+    examples = encode_pairs(pairs, tiny_tokenizer, 512)
+    loss, _ = batch_loss(tiny_llama, examples, None, False)
+    # reference: each example alone, full vocabulary, only answer tokens counted
+    nll, count = 0.0, 0
+    for ex in examples:
+        with torch.no_grad():
+            logits = tiny_llama(torch.tensor([ex.input_ids])).logits[0].float()
+        lp = F.log_softmax(logits, -1)[ex.start:]
+        nll -= lp.gather(1, torch.tensor(ex.targets)[:, None]).sum().item()
+        count += len(ex.targets)
+        assert len(ex.targets) < len(ex.input_ids)  # the question is there, unscored
+    assert loss.item() == pytest.approx(nll / count, abs=1e-5)
+
+
+# ---- curve checkpoints, resume, refusal --------------------------------------------------------
+
+def test_curve_checkpoint_equals_run_on_first_n(tmp_path, tiny_tokenizer):
+    from conftest import make_llama
+
+    pairs = positive_pairs(make_items(48))
+    cfg = TrainConfig(lr=1e-2, batch_size=8)
+    full = train_head(make_llama(len(tiny_tokenizer)), tiny_tokenizer, pairs, tmp_path / "full", info(), cfg, progress=False)
+    assert [p.name for p in full] == ["n-000016", "n-000032", "n-000048"]
+    short = train_head(make_llama(len(tiny_tokenizer)), tiny_tokenizer, pairs[:32], tmp_path / "short", info(), cfg, progress=False)
+    assert_same_adapter(tmp_path / "full" / "n-000032", short[-1])
+    meta = json.loads((full[0] / "likra.json").read_text())
+    assert meta["n"] == 16 and meta["head"] == "positive" and meta["config"]["lora_r"] == 8
+    # the adapter moved away from zero-initialised B
+    assert any(v.abs().max() > 0 for k, v in lora_weights(full[0]).items() if "lora_B" in k)
+
+
+def test_nan_loss_stops_without_checkpoint(tmp_path, tiny_tokenizer):
+    from conftest import make_llama
+
+    model = make_llama(len(tiny_tokenizer))
+    with torch.no_grad():
+        model.model.norm.weight.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="loss became nan"):
+        train_head(model, tiny_tokenizer, positive_pairs(make_items(16)), tmp_path / "r", info(), progress=False)
+    assert not list((tmp_path / "r").glob("n-*"))
+
+
+TRAIN_SCRIPT = """
+import sys
+from pathlib import Path
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+sys.path.insert(0, {tests!r})
+from test_training import make_items, info
+from likra.negatives import positive_pairs
+from likra.training import TrainConfig, train_head
+model = AutoModelForCausalLM.from_pretrained({model!r})
+tok = AutoTokenizer.from_pretrained({model!r})
+pairs = positive_pairs(make_items({n}))
+train_head(model, tok, pairs, sys.argv[1], info(), TrainConfig(lr=1e-2, state_every=1), progress=False)
+"""
+
+
+def test_resume_after_sigkill(tmp_path, tiny_tokenizer):
+    from conftest import make_llama
+
+    model_dir = tmp_path / "model"
+    make_llama(len(tiny_tokenizer)).save_pretrained(model_dir)
+    tiny_tokenizer.save_pretrained(model_dir)
+    script = tmp_path / "train.py"
+    script.write_text(TRAIN_SCRIPT.format(tests=str(Path(__file__).parent), model=str(model_dir), n=1200))
+    env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, str(script), str(killed)], env=env)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        state = killed / "state.json"
+        if state.exists() and json.loads(state.read_text())["step"] >= 12:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "run.json").exists(), "the run ended before it could be killed"
+    subprocess.run([sys.executable, str(script), str(killed)], env=env, check=True)
+
+    clean = tmp_path / "clean"
+    subprocess.run([sys.executable, str(script), str(clean)], env=env, check=True)
+    names = sorted(p.name for p in clean.glob("n-*"))
+    assert names == sorted(p.name for p in killed.glob("n-*")) and "n-001200" in names
+    for name in names:
+        assert_same_adapter(clean / name, killed / name)
+
+
+def test_trained_adapter_refused_on_other_base(tmp_path, tiny_tokenizer):
+    from conftest import make_llama
+    from likra.models import attach_adapters, weights_fingerprint
+
+    base = make_llama(len(tiny_tokenizer))
+    run_info = info()
+    run_info.base_fingerprint = weights_fingerprint(base)
+    saved = train_head(base, tiny_tokenizer, positive_pairs(make_items(16)), tmp_path / "r", run_info, progress=False)
+    torch.manual_seed(123)
+    other = make_llama(len(tiny_tokenizer))
+    with torch.no_grad():
+        other.model.embed_tokens.weight.add_(torch.randn_like(other.model.embed_tokens.weight))
+    with pytest.raises(ValueError, match="different base model"):
+        attach_adapters(other, {"pos": str(saved[-1])})
+    attach_adapters(make_llama(len(tiny_tokenizer)), {"pos": str(saved[-1])})
