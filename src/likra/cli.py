@@ -157,9 +157,10 @@ def run_train(args: argparse.Namespace) -> list[Path]:
 
 def print_metrics(results: dict) -> None:
     print(f"\n{results['task']} ({results['split']}, {results['shots']}-shot, {results['n_items']} items) on {results['model']}")
-    print(f"{'head':<16}{'acc':>16}{'acc_norm':>16}")
+    print(f"{'head':<16}{'acc':>16}{'acc_norm':>16}{'gold LL/char':>14}{'wrong LL/char':>15}")
     for head, m in results["metrics"].items():
-        print(f"{head:<16}{m['acc']:>9.4f} ±{m['acc_stderr']:.4f}{m['acc_norm']:>9.4f} ±{m['acc_norm_stderr']:.4f}")
+        print(f"{head:<16}{m['acc']:>9.4f} ±{m['acc_stderr']:.4f}{m['acc_norm']:>9.4f} ±{m['acc_norm_stderr']:.4f}"
+              f"{m['gold_loglik_per_char']:>14.4f}{m['wrong_loglik_per_char']:>15.4f}")
     if results["n_truncated_options"]:
         print(f"({results['n_truncated_options']} options were left-truncated to the model window of {results['max_length']} tokens)")
 

@@ -33,11 +33,24 @@ def acc_norm(m: OptionMatrix) -> tuple[float, float]:
     return accuracy(choose([ll / nc for ll, nc in zip(m.loglik, m.n_chars)]), m.gold)
 
 
+def mean_loglik_per_char(m: OptionMatrix) -> tuple[float, float]:
+    """Mean per-character log-likelihood of the gold options and of the wrong ones: how a head
+    moves probability mass towards (positive head) or away from (negative head) correct answers."""
+    gold, wrong = [], []
+    for ll, nc, g in zip(m.loglik, m.n_chars, m.gold):
+        per_char = ll / nc
+        gold.append(per_char[g])
+        wrong.extend(np.delete(per_char, g))
+    return float(np.mean(gold)), float(np.mean(wrong))
+
+
 def head_metrics(table: ScoreTable) -> dict[str, dict[str, float]]:
     out = {}
     for head in table.heads():
         m = option_matrix(table, head)
         a, a_se = acc(m)
         n, n_se = acc_norm(m)
-        out[head] = {"acc": a, "acc_stderr": a_se, "acc_norm": n, "acc_norm_stderr": n_se, "n_items": len(m.item_ids)}
+        g, w = mean_loglik_per_char(m)
+        out[head] = {"acc": a, "acc_stderr": a_se, "acc_norm": n, "acc_norm_stderr": n_se, "n_items": len(m.item_ids),
+                     "gold_loglik_per_char": g, "wrong_loglik_per_char": w}
     return out

@@ -1,0 +1,73 @@
+"""The object a practitioner uses to check candidate answers with a Likra model.
+
+    from likra.api import LikraModel
+    lm = LikraModel.from_pretrained("smollm2-135m", positive="runs/pos/n-001024",
+                                    negative="runs/neg/n-001024", weight=1.0)
+    lm.score("Which gas do plants take in?", ["oxygen", "carbon dioxide"])
+
+``positive="base"`` makes it Base-Likra (negatives only). Scores are per-character
+``L+ - w * L-``; probabilities are their softmax over the options at ``temperature``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .models import BASE_HEAD, attach_adapters, load_base, load_tokenizer
+from .rules import Heads, rule_scores, softmax_probs
+from .scoring.engine import Scorer
+from .tasks.base import Item
+
+DEFAULT_TEMPLATE = "Question: {question}\nAnswer:"
+
+
+@dataclass
+class LikraResult:
+    options: list[str]
+    scores: list[float]  # per-character L+ - w * L-
+    probabilities: list[float]
+    choice: int
+    loglik: dict[str, list[float]]  # per head, summed over the option's tokens
+
+    @property
+    def answer(self) -> str:
+        return self.options[self.choice]
+
+
+class LikraModel:
+    def __init__(self, model, tokenizer, weight: float = 1.0, temperature: float = 1.0,
+                 positive_head: str = "positive", template: str = DEFAULT_TEMPLATE):
+        self.scorer = Scorer(model, tokenizer)
+        self.weight, self.temperature, self.template = weight, temperature, template
+        self.heads = Heads(base=BASE_HEAD, positive=positive_head, negative="negative")
+
+    @classmethod
+    def from_pretrained(cls, base: str, positive: str = "base", negative: str | None = None, weight: float = 1.0,
+                        temperature: float = 1.0, template: str = DEFAULT_TEMPLATE, dtype: str = "fp32") -> "LikraModel":
+        import torch
+
+        if negative is None:
+            raise ValueError("a Likra model needs a negative head: negative=ADAPTER_DIR")
+        adapters = {"negative": negative}
+        if positive != "base":
+            adapters["positive"] = positive
+        lm = load_base(base, torch.float32 if dtype == "fp32" else torch.bfloat16)
+        model = attach_adapters(lm, adapters)
+        return cls(model, load_tokenizer(base), weight, temperature,
+                   positive_head="positive" if positive != "base" else BASE_HEAD, template=template)
+
+    def score(self, question: str, options: list[str]) -> LikraResult:
+        if len(options) < 2:
+            raise ValueError("give at least two options to compare")
+        ctx = self.template.format(question=question)
+        item = Item(id="q", contexts=(ctx,) * len(options), continuations=tuple(" " + o for o in options),
+                    gold=0, n_chars=tuple(len(o) for o in options))
+        heads = list(dict.fromkeys([self.heads.positive, self.heads.negative]))
+        table = self.scorer.score([item], heads, progress=False)
+        scores, _ = rule_scores(table, "likra", self.weight, norm=True, heads=self.heads)
+        s = scores[0]
+        probs = softmax_probs([s], self.temperature)[0]
+        ll = {h: [r["loglik"] for r in table.rows() if r["head"] == h] for h in heads}
+        return LikraResult(list(options), [float(x) for x in s], [float(p) for p in probs], int(np.argmax(s)), ll)

@@ -1,0 +1,139 @@
+"""Scoring rules: how the heads' log-likelihoods combine into one score per option.
+
+Pure functions of score tables; a weight sweep or a new rule never calls a model. Each rule is
+computed on per-character log-likelihoods when ``norm`` is true (acc_norm, the paper's choice) and
+on raw sums otherwise (acc).
+
+    base        L_base
+    sft         L+
+    likra       L+ - w * L-
+    base-likra  L_base - w * L-
+    dexperts    L_base + a * (L+ - L-)      (beyond the paper)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .metrics import accuracy, choose
+from .scoring.table import ScoreTable, option_matrix
+
+RULES = ("base", "sft", "likra", "base-likra", "dexperts")
+
+
+@dataclass(frozen=True)
+class Heads:
+    """Which table head plays which part."""
+
+    base: str = "base"
+    positive: str = "positive"
+    negative: str = "negative"
+
+
+def _per_option(table: ScoreTable, head: str, norm: bool) -> tuple[list[str], list[np.ndarray], np.ndarray]:
+    m = option_matrix(table, head)
+    scores = [ll / nc for ll, nc in zip(m.loglik, m.n_chars)] if norm else m.loglik
+    return m.item_ids, scores, m.gold
+
+
+def rule_scores(table: ScoreTable, rule: str, weight: float = 1.0, norm: bool = True,
+                heads: Heads = Heads()) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per-item arrays of option scores under ``rule``, and the gold indices."""
+    need = {"base": [heads.base], "sft": [heads.positive], "likra": [heads.positive, heads.negative],
+            "base-likra": [heads.base, heads.negative], "dexperts": [heads.base, heads.positive, heads.negative]}
+    if rule not in need:
+        raise ValueError(f"unknown rule '{rule}' (choose from {', '.join(RULES)})")
+    parts = {}
+    ids0 = None
+    for h in need[rule]:
+        ids, s, gold = _per_option(table, h, norm)
+        if ids0 is not None and ids != ids0:
+            raise ValueError(f"heads '{need[rule][0]}' and '{h}' were scored on different items")
+        ids0, parts[h] = ids, s
+    if rule == "base":
+        out = parts[heads.base]
+    elif rule == "sft":
+        out = parts[heads.positive]
+    elif rule == "likra":
+        out = [p - weight * n for p, n in zip(parts[heads.positive], parts[heads.negative])]
+    elif rule == "base-likra":
+        out = [b - weight * n for b, n in zip(parts[heads.base], parts[heads.negative])]
+    else:
+        out = [b + weight * (p - n) for b, p, n in zip(parts[heads.base], parts[heads.positive], parts[heads.negative])]
+    return out, gold
+
+
+def rule_accuracy(table: ScoreTable, rule: str, weight: float = 1.0, norm: bool = True,
+                  heads: Heads = Heads()) -> tuple[float, float]:
+    scores, gold = rule_scores(table, rule, weight, norm, heads)
+    return accuracy(choose(scores), gold)
+
+
+def weight_sweep(table: ScoreTable, rule: str, weights, norm: bool = True, heads: Heads = Heads()) -> list[tuple[float, float, float]]:
+    """(w, accuracy, stderr) for every weight: table arithmetic only."""
+    return [(float(w), *rule_accuracy(table, rule, float(w), norm, heads)) for w in weights]
+
+
+def auroc_wrong(scores: list[np.ndarray], gold: np.ndarray) -> float:
+    """AUROC of ``-score`` as a detector of wrong options (option level): the probability that a
+    random wrong option scores below a random correct one (ties count half)."""
+    pos, neg = [], []  # pos: wrong options, neg: gold options
+    for s, g in zip(scores, gold):
+        for o, v in enumerate(s):
+            (neg if o == g else pos).append(-float(v))
+    pos_a, neg_a = np.array(pos), np.array(neg)
+    if len(pos_a) == 0 or len(neg_a) == 0:
+        return float("nan")
+    allv = np.concatenate([pos_a, neg_a])
+    order = allv.argsort(kind="mergesort")
+    ranks = np.empty(len(allv))
+    sorted_v = allv[order]
+    i = 0
+    while i < len(allv):  # average ranks over ties
+        j = i
+        while j + 1 < len(allv) and sorted_v[j + 1] == sorted_v[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    r_pos = ranks[: len(pos_a)].sum()
+    return float((r_pos - len(pos_a) * (len(pos_a) + 1) / 2) / (len(pos_a) * len(neg_a)))
+
+
+def softmax_probs(scores: list[np.ndarray], temperature: float) -> list[np.ndarray]:
+    out = []
+    for s in scores:
+        z = s / temperature
+        z = z - z.max()
+        e = np.exp(z)
+        out.append(e / e.sum())
+    return out
+
+
+def fit_temperature(scores: list[np.ndarray], gold: np.ndarray) -> float:
+    """The temperature minimising the gold options' negative log-likelihood (a dev split's), by
+    golden-section search on log T: one parameter, no gradient needed."""
+    def nll(log_t: float) -> float:
+        t = math.exp(log_t)
+        total = 0.0
+        for s, g in zip(scores, gold):
+            z = s / t
+            total -= z[g] - (z.max() + math.log(np.exp(z - z.max()).sum()))
+        return total / len(gold)
+
+    lo, hi = math.log(1e-3), math.log(1e3)
+    phi = (math.sqrt(5) - 1) / 2
+    a, b = hi - phi * (hi - lo), lo + phi * (hi - lo)
+    fa, fb = nll(a), nll(b)
+    for _ in range(80):
+        if fa < fb:
+            hi, b, fb = b, a, fa
+            a = hi - phi * (hi - lo)
+            fa = nll(a)
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + phi * (hi - lo)
+            fb = nll(b)
+    return math.exp((lo + hi) / 2)
