@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,14 +53,15 @@ def _raw_rows_local(path: Path, spec: TaskSpec) -> list[tuple[int, dict | Except
     data = path.read_bytes()
     rows: list[tuple[int, dict | Exception]] = []
     if path.suffix == ".csv":  # MMLU: headerless question, A, B, C, D, answer
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as err:
-            line = data[: err.start].count(b"\n") + 1
-            return [(line, DataError(str(path), line, "(text)", f"not valid UTF-8 ({err.reason})"))]
-        reader = csv.reader(io.StringIO(text, newline=""))
+        # Bad bytes become lone surrogates, so that only the rows holding them are bad.
+        reader = csv.reader(io.StringIO(data.decode("utf-8", errors="surrogateescape"), newline=""))
         for i, rec in enumerate(reader):
             line = reader.line_num
+            try:
+                "".join(rec).encode("utf-8")
+            except UnicodeEncodeError:
+                rows.append((line, DataError(str(path), line, "(text)", "not valid UTF-8")))
+                continue
             if len(rec) != 6:
                 rows.append((line, DataError(str(path), line, "(row)", f"expected 6 columns, found {len(rec)}")))
                 continue
@@ -67,12 +69,16 @@ def _raw_rows_local(path: Path, spec: TaskSpec) -> list[tuple[int, dict | Except
         return rows
     if path.suffix == ".json":  # TruthfulQA: one JSON list
         try:
-            items = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            return [(None, DataError(str(path), None, "(json)", f"cannot be parsed: {err}"))]
+            text = data.decode("utf-8")
+            items = json.loads(text)
+        except UnicodeDecodeError as err:
+            line = data[: err.start].count(b"\n") + 1
+            return [(line, DataError(str(path), line, "(text)", f"not valid UTF-8 ({err.reason})"))]
+        except json.JSONDecodeError as err:
+            return [(err.lineno, DataError(str(path), err.lineno, "(json)", f"cannot be parsed: {err.msg}"))]
         if not isinstance(items, list):
             return [(None, DataError(str(path), None, "(json)", "expected a JSON list of questions"))]
-        return [(i + 1, dict(r, _index=i) if isinstance(r, dict) else r) for i, r in enumerate(items)]
+        return [(ln, dict(r, _index=i) if isinstance(r, dict) else r) for i, (ln, r) in enumerate(_json_list_lines(text))]
     for i, raw in enumerate(data.split(b"\n")):
         if not raw.strip():
             continue
@@ -88,9 +94,29 @@ def _raw_rows_local(path: Path, spec: TaskSpec) -> list[tuple[int, dict | Except
     return rows
 
 
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def _json_list_lines(text: str) -> list[tuple[int, object]]:
+    """(line it starts on, element) for each element of ``text``, a valid top-level JSON list."""
+    decoder, out = json.JSONDecoder(), []
+    pos = _WS.match(text, text.index("[") + 1).end()
+    line, counted = 1, 0
+    while text[pos] != "]":
+        obj, end = decoder.raw_decode(text, pos)
+        line, counted = line + text.count("\n", counted, pos), pos
+        out.append((line, obj))
+        pos = _WS.match(text, end).end()
+        if text[pos] == ",":
+            pos = _WS.match(text, pos + 1).end()
+    return out
+
+
 def _local_file(spec: TaskSpec, split: str, data_dir: Path | None) -> Path | None:
     for rel in spec.local.get(split, ()):
         p = Path(rel)
+        if spec.reader == "jsonl" and p.exists():  # a user's file: as given, before the data dir
+            return p
         if not p.is_absolute():
             if data_dir is None:
                 if spec.reader != "jsonl":
@@ -199,14 +225,14 @@ def load_items(
         spec = resolve_spec(name, template)
         sp = split or spec.eval_split
         chosen_split = sp
-        docs = load_docs(spec, sp, data_dir, skip_invalid, report)
-        if limit is not None:
-            docs = docs[:limit]
+        all_docs = load_docs(spec, sp, data_dir, skip_invalid, report)
+        docs = all_docs if limit is None else all_docs[:limit]
         pool = None
         if shots > 0:
             if spec.fewshot_split is None:
                 raise ValueError(f"task '{name}' has no few-shot split; use --shots 0")
-            pool = docs if spec.fewshot_split == sp and limit is None else load_docs(spec, spec.fewshot_split, data_dir, skip_invalid, report)
+            # the same split: reuse its docs (whole, whatever the limit) so bad rows count once
+            pool = all_docs if spec.fewshot_split == sp else load_docs(spec, spec.fewshot_split, data_dir, skip_invalid, report)
         items.extend(build_items(docs, spec, shots, pool, fewshot_seed))
     return TaskItems(task=task, split=chosen_split or "", shots=shots, items=items, n_skipped=report.n_skipped,
                      sources=report.skipped)

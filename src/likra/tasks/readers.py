@@ -76,6 +76,8 @@ def read_hellaswag(row: dict, spec: TaskSpec, source: str, line: int | None) -> 
         raise DataError(source, line, "label", f"'{label}' is not an integer (unlabelled test rows cannot be scored)")
     ctx = _get(row, "ctx_a", source, line) + " " + _get(row, "ctx_b", source, line).capitalize()
     endings = _get(row, "endings", source, line, list)
+    if not 0 <= gold < len(endings):
+        raise DataError(source, line, "label", f"{gold} is not an ending index 0..{len(endings) - 1}")
     ind = _get(row, "ind", source, line, (int, str))
     doc = Doc(
         id=f"{row.get('source_id', '')}#{ind}",
