@@ -270,19 +270,16 @@ def load_pool(
 
 
 def _parse_pool(text: str) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    """``task[:split]`` parts joined with ``+`` and removed with ``-``; a bare task stands for its
+    splits other than the evaluated one. A ``jsonl:PATH`` pool is the whole file."""
+    import re
+
+    if text.startswith("jsonl:"):
+        return ((text, "test"),), ()
     include, exclude = [], []
-    token, sign = "", "+"
-    for ch in text + "+":
-        if ch in "+-" and not token.endswith("jsonl"):
-            if token:
-                name, _, sp = token.partition(":") if not token.startswith("jsonl:") else (token, "", "test")
-                if not sp:
-                    spec = resolve_spec(name)
-                    splits = [s for s in spec.local if s != spec.eval_split] or [spec.eval_split]
-                else:
-                    splits = [sp]
-                (include if sign == "+" else exclude).extend((name, s) for s in splits)
-            token, sign = "", ch
-        else:
-            token += ch
+    for sign, token in re.findall(r"([+-]?)([^+-]+)", text):
+        name, _, sp = token.partition(":")
+        spec = resolve_spec(name)
+        splits = [sp] if sp else ([s for s in spec.local if s != spec.eval_split] or [spec.eval_split])
+        (exclude if sign == "-" else include).extend((name, s) for s in splits)
     return tuple(include), tuple(exclude)
