@@ -54,3 +54,25 @@ def test_errors_are_one_line_messages(tmp_path, tiny_model_dir, capsys):
     assert "unknown task" in capsys.readouterr().err
     assert main(["eval", "--head", "x=/nonexistent", "--task", "arc_easy", "--out", str(tmp_path)]) == 2
     assert "not a PEFT adapter folder" in capsys.readouterr().err
+
+
+def test_curve_experiment_caches_and_resumes(tmp_path, tiny_model_dir, quiz):
+    from likra.experiments import curve_accuracies
+
+    for head, extra in (("positive", []), ("negative", ["--negatives", "near-miss"])):
+        assert main(["train", "--model", str(tiny_model_dir), "--pool", f"jsonl:{quiz}", "--head", head, *extra,
+                     "--lr", "0.01", "--out", str(tmp_path / head), "--quiet"]) == 0
+    args = ["curve", "--model", str(tiny_model_dir), "--task", f"jsonl:{quiz}", "--positive", str(tmp_path / "positive"),
+            "--negative", str(tmp_path / "negative"), "--out", str(tmp_path / "curve"), "--quiet"]
+    assert main(args) == 0
+    tables = tmp_path / "curve" / "run0" / "tables"
+    assert sorted(p.name for p in tables.glob("*.parquet")) == ["n-000000.parquet", "n-000016.parquet", "n-000020.parquet"]
+    first = curve_accuracies(tmp_path / "curve" / "run0")
+    assert [n for n, _, _ in first["likra"]] == [0, 16, 20]
+    # an interrupted experiment: one table missing; the rerun scores only that one
+    kept = (tables / "n-000016.parquet").stat().st_mtime_ns
+    (tables / "n-000020.parquet").unlink()
+    assert main(args) == 0
+    assert (tables / "n-000016.parquet").stat().st_mtime_ns == kept
+    assert curve_accuracies(tmp_path / "curve" / "run0") == first
+    assert (tmp_path / "curve" / "curve.png").exists()

@@ -119,6 +119,26 @@ def run_train(args: argparse.Namespace) -> list[Path]:
     return saved
 
 
+def run_curve(args: argparse.Namespace) -> dict:
+    from .experiments import curve_accuracies, plot_curve, score_curve
+
+    if len(args.positive) != len(args.negative):
+        raise ValueError("give as many --negative runs as --positive runs (one pair per seed)")
+    curves = {}
+    for k, (pos, neg) in enumerate(zip(args.positive, args.negative)):
+        out = Path(args.out) / f"run{k}"
+        score_curve(args.model, args.task, pos, neg, out, args.split, args.limit, args.data_dir, args.dtype, not args.quiet)
+        curves[f"run{k}"] = curve_accuracies(out, args.weight)
+    (Path(args.out) / "curve_accuracies.json").write_text(json.dumps(curves, indent=1))
+    fig = plot_curve(curves, Path(args.out) / "curve.png", f"{args.model} on {args.task} ({len(curves)} run(s))")
+    print(f"{'n':>6}" + "".join(f"{r:>12}" for r in ("base", "sft", "likra", "base-likra")))
+    first = curves["run0"]
+    for i, (n, _, _) in enumerate(first["sft"]):
+        print(f"{n:>6}" + "".join(f"{first[r][i][1]:>12.4f}" for r in ("base", "sft", "likra", "base-likra")))
+    print(f"figure: {fig}")
+    return curves
+
+
 def print_metrics(results: dict) -> None:
     print(f"\n{results['task']} ({results['split']}, {results['shots']}-shot, {results['n_items']} items) on {results['model']}")
     print(f"{'head':<16}{'acc':>16}{'acc_norm':>16}{'gold LL/char':>14}{'wrong LL/char':>15}")
@@ -151,6 +171,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--out", default="runs/eval")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    c = sub.add_parser("curve", help="learning curve: score every curve point of a positive and a negative run")
+    c.add_argument("--model", default=DEFAULT_MODEL)
+    c.add_argument("--task", default="arc_challenge")
+    c.add_argument("--split", default=None)
+    c.add_argument("--limit", type=int, default=None, help="first N evaluation items (a fixed subset)")
+    c.add_argument("--positive", action="append", required=True, help="positive training run folder (one per seed)")
+    c.add_argument("--negative", action="append", required=True, help="negative training run folder (same order)")
+    c.add_argument("--weight", type=float, default=1.0)
+    c.add_argument("--data-dir", default=None)
+    c.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32")
+    c.add_argument("--out", required=True)
+    c.add_argument("--quiet", action="store_true")
 
     t = sub.add_parser("train", help="train a positive or negative LoRA head, saving a learning curve of adapters")
     t.add_argument("--model", default=None, help="embedded name, local folder or hub id (default smollm2-135m)")
@@ -192,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
             results = run_eval(args)
             print_metrics(results)
             print(f"\nscore table: {Path(args.out) / 'scores.parquet'}\nresults:     {Path(args.out) / 'results.json'}")
+        elif args.command == "curve":
+            run_curve(args)
         elif args.command == "train":
             saved = run_train(args)
             print("adapters:\n" + "\n".join(f"  {p}" for p in saved))

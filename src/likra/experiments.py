@@ -1,0 +1,123 @@
+"""Experiments as functions of cached score tables.
+
+Learning curve (paper figures 1 and 3): for every curve point n of a positive and a negative
+training run, score the evaluation items under the heads saved at n, cache the table, and read
+SFT / Likra / Base-Likra accuracy off it. The base model is scored once (n = 0). A table that is
+already on disk is never recomputed, so an interrupted experiment resumes where it stopped and a
+re-plot costs no model call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from .rules import Heads, rule_accuracy
+from .scoring.table import ScoreTable
+
+CURVE_RULES = ("base", "sft", "likra", "base-likra")
+
+
+def curve_points(run_dir: str | os.PathLike) -> dict[int, Path]:
+    """n -> adapter folder, for every finished adapter of a training run."""
+    out = {}
+    for p in Path(run_dir).glob("n-*"):
+        m = re.fullmatch(r"n-(\d+)", p.name)
+        if m and (p / "likra.json").exists():
+            out[int(m.group(1))] = p
+    if not out:
+        raise FileNotFoundError(f"{run_dir}: no finished adapters (n-XXXXXX folders with likra.json)")
+    return dict(sorted(out.items()))
+
+
+def score_curve(model: str, task: str, positive_run: str, negative_run: str, out: str | os.PathLike,
+                split: str | None = None, limit: int | None = None, data_dir: str | None = None,
+                dtype: str = "fp32", progress: bool = True) -> Path:
+    """Score the base once and both heads at every common curve point; tables cached under out."""
+    import torch
+
+    from .models import attach_adapters, load_base, load_tokenizer
+    from .scoring.engine import Scorer
+    from .tasks import load_items
+
+    out = Path(out)
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    pos, neg = curve_points(positive_run), curve_points(negative_run)
+    points = sorted(set(pos) & set(neg))
+    items = load_items(task, split, 0, limit, data_dir).items
+    base = load_base(model, torch.float32 if dtype == "fp32" else torch.bfloat16)
+    tokenizer = load_tokenizer(model)
+    meta = {"model": model, "task": task, "split": split, "limit": limit, "dtype": dtype,
+            "positive_run": str(positive_run), "negative_run": str(negative_run)}
+    base_path = out / "tables" / "n-000000.parquet"
+    if not base_path.exists():
+        Scorer(base, tokenizer).score(items, ["base"], progress=progress, meta={**meta, "n": 0}).save(base_path)
+    todo = [n for n in points if not (out / "tables" / f"n-{n:06d}.parquet").exists()]
+    if todo:
+        adapters = {}
+        for n in todo:
+            adapters[f"positive@{n}"] = str(pos[n])
+            adapters[f"negative@{n}"] = str(neg[n])
+        model_with_heads = attach_adapters(base, adapters)
+        scorer = Scorer(model_with_heads, tokenizer)
+        for n in todo:
+            print(f"curve point n={n}", file=sys.stderr)
+            t = scorer.score(items, [f"positive@{n}", f"negative@{n}"], progress=progress, meta={**meta, "n": n})
+            t.save(out / "tables" / f"n-{n:06d}.parquet")
+    (out / "curve.json").write_text(json.dumps({**meta, "points": [0] + points}, indent=1))
+    return out
+
+
+def curve_accuracies(out: str | os.PathLike, weight: float = 1.0, norm: bool = True) -> dict[str, list[tuple[int, float, float]]]:
+    """rule -> [(n, accuracy, stderr)] from the cached tables only."""
+    out = Path(out)
+    base = ScoreTable.load(out / "tables" / "n-000000.parquet")
+    result: dict[str, list[tuple[int, float, float]]] = {r: [] for r in CURVE_RULES}
+    b_acc = rule_accuracy(base, "base", norm=norm, heads=Heads())
+    for r in CURVE_RULES:
+        result[r].append((0, *b_acc))  # at n = 0 every head is the base model
+    for path in sorted((out / "tables").glob("n-*.parquet")):
+        n = int(path.stem.split("-")[1])
+        if n == 0:
+            continue
+        t = base.concat(ScoreTable.load(path))
+        heads = Heads(base="base", positive=f"positive@{n}", negative=f"negative@{n}")
+        for r in CURVE_RULES:
+            result[r].append((n, *rule_accuracy(t, r, weight, norm, heads)))
+    return result
+
+
+def plot_curve(curves: dict[str, dict[str, list[tuple[int, float, float]]]], path: str | os.PathLike, title: str) -> Path:
+    """curves: seed label -> rule -> points. Mean over seeds drawn as a line, spread as a band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for rule, style in (("sft", "-o"), ("likra", "-s"), ("base-likra", "-^")):
+        ns = sorted({n for c in curves.values() for n, _, _ in c[rule]})
+        xs, means, lo, hi = [], [], [], []
+        for n in ns:
+            vals = [a for c in curves.values() for m, a, _ in c[rule] if m == n]
+            xs.append(max(n, 8))  # n = 0 drawn at the left edge of the log axis
+            means.append(np.mean(vals))
+            lo.append(min(vals))
+            hi.append(max(vals))
+        ax.plot(xs, means, style, label=rule, markersize=4)
+        if len(curves) > 1:
+            ax.fill_between(xs, lo, hi, alpha=0.2)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("training examples (n = 0 drawn at 8)")
+    ax.set_ylabel("accuracy (acc_norm)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
