@@ -18,6 +18,7 @@ because a custom mask replaces the one the model would build.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -140,22 +141,20 @@ class Scorer:
         # options then attend to their cached keys/values; sliding-window caches keep only the
         # window, so those models always take the one-pass path.
         self.split_prefix_at = split_prefix_at if self.window is None else None
-        import inspect
-
         params = inspect.signature(self.lm.get_decoder().forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.2x
 
-    def _rows(self, batch: list[Packed], start: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Right-padded ids, positions and segments of each row from its ``start`` on."""
-        T = max(len(p.input_ids) - s for p, s in zip(batch, start))
+    def _rows(self, batch: list[Packed], start: list[int], stop: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Right-padded ids, positions and segments of each row's tokens [start, stop)."""
+        stop = stop or [len(p.input_ids) for p in batch]
+        T = max(b - a for a, b in zip(start, stop))
         ids = torch.full((len(batch), T), self.pad_id, dtype=torch.long)
         pos = torch.zeros((len(batch), T), dtype=torch.long)
         seg = torch.full((len(batch), T), -1, dtype=torch.long)
-        for r, (p, s) in enumerate(zip(batch, start)):
-            n = len(p.input_ids) - s
-            ids[r, :n] = torch.tensor(p.input_ids[s:])
-            pos[r, :n] = torch.tensor(p.position_ids[s:])
-            seg[r, :n] = torch.tensor(p.segment[s:])
+        for r, (p, a, b) in enumerate(zip(batch, start, stop)):
+            ids[r, : b - a] = torch.tensor(p.input_ids[a:b])
+            pos[r, : b - a] = torch.tensor(p.position_ids[a:b])
+            seg[r, : b - a] = torch.tensor(p.segment[a:b])
         return ids, pos, seg
 
     def _hidden_one_pass(self, batch: list[Packed]) -> tuple[torch.Tensor, list[list[int]]]:
@@ -169,7 +168,7 @@ class Scorer:
 
         decoder = self.lm.get_decoder()
         P = [p.prefix_len for p in batch]
-        pre_ids, pre_pos, _ = self._rows([Packed(p.item_index, p.input_ids[: p.prefix_len], p.position_ids[: p.prefix_len], p.segment[: p.prefix_len], p.prefix_len, []) for p in batch], [0] * len(batch))
+        pre_ids, pre_pos, _ = self._rows(batch, [0] * len(batch), P)
         Pmax = pre_ids.shape[1]
         cache = {self._cache_arg: DynamicCache(config=self.lm.config)}
         # Right padding needs no mask in a causal pass: real tokens never look right.
@@ -250,10 +249,6 @@ class Scorer:
         table.meta["n_truncated_options"] = sum(e.truncated for enc in encoded for e in enc)
         table.meta["max_length"] = self.max_length
         return table
-
-
-def tokens_in(items_encoded: list[list[Encoded]]) -> int:
-    return sum(len(e.tokens) for enc in items_encoded for e in enc)
 
 
 __all__ = ["Scorer", "Encoder", "encode_item", "pack_item", "build_mask", "make_batches", "resolve_max_length", "BASE_HEAD"]
