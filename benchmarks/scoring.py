@@ -18,15 +18,10 @@ import sys
 import time
 from pathlib import Path
 
+from common import peak_rss_mb
+
 MODEL = "smollm2-135m"
 TASK = "arc_challenge"
-
-
-def peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def worker(engine: str, shots: int, limit: int, dtype: str, data_dir: str) -> dict:

@@ -19,14 +19,9 @@ import sys
 import time
 from pathlib import Path
 
+from common import peak_rss_mb
+
 MODEL = "smollm2-135m"
-
-
-def peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def examples(data_dir: str, pool: str, n: int, tokenizer):
