@@ -76,3 +76,42 @@ def test_curve_experiment_caches_and_resumes(tmp_path, tiny_model_dir, quiz):
     assert (tables / "n-000016.parquet").stat().st_mtime_ns == kept
     assert curve_accuracies(tmp_path / "curve" / "run0") == first
     assert (tmp_path / "curve" / "curve.png").exists()
+
+
+def test_sweep_and_mass(tmp_path, tiny_model_dir, quiz, capsys):
+    import torch
+
+    from likra.experiments import MASS_CATEGORIES, mass_items, sweep_from_curve
+    from likra.tasks import load_items
+
+    for head, extra in (("positive", []), ("negative", ["--negatives", "near-miss"])):
+        assert main(["train", "--model", str(tiny_model_dir), "--pool", f"jsonl:{quiz}", "--head", head, *extra,
+                     "--lr", "0.01", "--n", "16", "--out", str(tmp_path / head), "--quiet"]) == 0
+    pos, neg = str(tmp_path / "positive"), str(tmp_path / "negative")
+    assert main(["curve", "--model", str(tiny_model_dir), "--task", f"jsonl:{quiz}", "--positive", pos,
+                 "--negative", neg, "--out", str(tmp_path / "curve"), "--quiet"]) == 0
+    # the sweep reads tables only: with every module call forbidden it still runs
+    real_call = torch.nn.Module.__call__
+    torch.nn.Module.__call__ = lambda *a, **k: (_ for _ in ()).throw(AssertionError("model called"))
+    try:
+        assert main(["sweep", str(tmp_path / "curve"), "--weights", "0:1:0.5"]) == 0
+    finally:
+        torch.nn.Module.__call__ = real_call
+    sweep = sweep_from_curve(tmp_path / "curve" / "run0", [0.0, 1.0])
+    assert list(sweep) == [16] and [w for w, _, _ in sweep[16]] == [0.0, 1.0]
+
+    items = load_items(f"jsonl:{quiz}").items
+    mitems = mass_items(items, {it.id: [0.0, -1.0, -0.5, -2.0] for it in items}, ["A woman speaks to the camera."])
+    assert len(mitems) == len(items)
+    for it, m in zip(items, mitems):
+        assert m.continuations[0] == it.continuations[it.gold]
+        assert m.continuations[1] == it.continuations[2]  # the best-scored wrong option
+        assert m.continuations[3] == " A woman speaks to the camera."
+    out = tmp_path / "mass"
+    assert main(["mass", "--model", str(tiny_model_dir), "--task", f"jsonl:{quiz}", "--unrelated-task", f"jsonl:{quiz}",
+                 "--positive", pos, "--negative", neg, "--out", str(out), "--quiet"]) == 0
+    import json
+
+    changes = json.loads((out / "mass.json").read_text())
+    assert set(changes) == {"positive", "negative"} and set(changes["positive"]) == set(MASS_CATEGORIES)
+    assert [n for n, _ in changes["negative"]["correct"]] == [0, 16]

@@ -139,6 +139,48 @@ def run_curve(args: argparse.Namespace) -> dict:
     return curves
 
 
+def _weights(text: str) -> list[float]:
+    if ":" in text:
+        start, stop, step = (float(x) for x in text.split(":"))
+        n = int(round((stop - start) / step))
+        return [round(start + i * step, 10) for i in range(n + 1)]
+    return [float(x) for x in text.split(",")]
+
+
+def run_sweep(args: argparse.Namespace) -> dict:
+    from .experiments import plot_sweep, sweep_from_curve
+
+    runs = sorted(Path(args.curve_dir).glob("run*/tables"))
+    if not runs:
+        raise FileNotFoundError(f"{args.curve_dir}: no runK/tables folders (make them with likra curve)")
+    result = {}
+    for tables in runs:
+        sweeps = sweep_from_curve(tables.parent, _weights(args.weights), args.rule)
+        result[tables.parent.name] = {str(n): pts for n, pts in sweeps.items()}
+        fig = plot_sweep(sweeps, Path(args.curve_dir) / f"sweep-{args.rule}-{tables.parent.name}.png", f"{args.rule}: accuracy vs w")
+        print(f"{tables.parent.name} ({args.rule}): " + "  ".join(f"n={n}: best w={max(p, key=lambda x: x[1])[0]:g} "
+                                                              f"({max(p, key=lambda x: x[1])[1]:.4f})" for n, p in sweeps.items()))
+        print(f"figure: {fig}")
+    (Path(args.curve_dir) / f"sweep-{args.rule}.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def run_mass(args: argparse.Namespace) -> dict:
+    from .experiments import mass_changes, score_mass
+
+    out = score_mass(args.model, args.task, args.positive, args.negative, args.out, args.unrelated_task, args.split,
+                     args.limit, args.data_dir, not args.quiet)
+    changes = mass_changes(out)
+    (Path(out) / "mass.json").write_text(json.dumps(changes, indent=1))
+    for head, cats in changes.items():
+        print(f"{head} head: change of mean log-likelihood per character from the base model")
+        ns = [n for n, _ in next(iter(cats.values()))]
+        print(f"{'category':<24}" + "".join(f"{n:>9}" for n in ns))
+        for c, pts in cats.items():
+            print(f"{c:<24}" + "".join(f"{v:>9.3f}" for _, v in pts))
+    return changes
+
+
 def print_metrics(results: dict) -> None:
     print(f"\n{results['task']} ({results['split']}, {results['shots']}-shot, {results['n_items']} items) on {results['model']}")
     print(f"{'head':<16}{'acc':>16}{'acc_norm':>16}{'gold LL/char':>14}{'wrong LL/char':>15}")
@@ -185,6 +227,23 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True)
     c.add_argument("--quiet", action="store_true")
 
+    w = sub.add_parser("sweep", help="accuracy against the negative-head weight w, from a curve's cached tables (no model call)")
+    w.add_argument("curve_dir", help="a likra curve output folder (its runK/ subfolders)")
+    w.add_argument("--weights", default="0:1.5:0.1", help="START:STOP:STEP (inclusive) or a comma list")
+    w.add_argument("--rule", default="likra", choices=("likra", "base-likra", "dexperts"))
+
+    ms = sub.add_parser("mass", help="likelihood mass: how each head moves correct / most-likely-incorrect / irrelevant / unrelated answers")
+    ms.add_argument("--model", default=DEFAULT_MODEL)
+    ms.add_argument("--task", default="arc_challenge")
+    ms.add_argument("--split", default=None)
+    ms.add_argument("--limit", type=int, default=None)
+    ms.add_argument("--unrelated-task", default="hellaswag", help="benchmark whose answers are the unrelated ones")
+    ms.add_argument("--positive", required=True)
+    ms.add_argument("--negative", required=True)
+    ms.add_argument("--data-dir", default=None)
+    ms.add_argument("--out", required=True)
+    ms.add_argument("--quiet", action="store_true")
+
     t = sub.add_parser("train", help="train a positive or negative LoRA head, saving a learning curve of adapters")
     t.add_argument("--model", default=None, help="embedded name, local folder or hub id (default smollm2-135m)")
     t.add_argument("--pool", default=None, help="arc (the paper's ARC pool), arc-notest, or TASK[:SPLIT] joined with + and - (e.g. hellaswag:train)")
@@ -227,6 +286,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nscore table: {Path(args.out) / 'scores.parquet'}\nresults:     {Path(args.out) / 'results.json'}")
         elif args.command == "curve":
             run_curve(args)
+        elif args.command == "sweep":
+            run_sweep(args)
+        elif args.command == "mass":
+            run_mass(args)
         elif args.command == "train":
             saved = run_train(args)
             print("adapters:\n" + "\n".join(f"  {p}" for p in saved))

@@ -121,3 +121,140 @@ def plot_curve(curves: dict[str, dict[str, list[tuple[int, float, float]]]], pat
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+# ---- weight sweep (paper figure 4) -------------------------------------------------------------
+
+def sweep_from_curve(out: str | os.PathLike, weights: list[float], rule: str = "likra",
+                     norm: bool = True) -> dict[int, list[tuple[float, float, float]]]:
+    """n -> [(w, accuracy, stderr)] for every cached curve point: table arithmetic only."""
+    from .rules import weight_sweep
+
+    out = Path(out)
+    base = ScoreTable.load(out / "tables" / "n-000000.parquet")
+    result = {}
+    for path in sorted((out / "tables").glob("n-*.parquet")):
+        n = int(path.stem.split("-")[1])
+        if n == 0:
+            continue
+        heads = Heads(base="base", positive=f"positive@{n}", negative=f"negative@{n}")
+        result[n] = weight_sweep(base.concat(ScoreTable.load(path)), rule, weights, norm, heads)
+    return result
+
+
+def plot_sweep(sweeps: dict[int, list[tuple[float, float, float]]], path: str | os.PathLike, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for n, pts in sweeps.items():
+        ax.plot([w for w, _, _ in pts], [a for _, a, _ in pts], "-o", markersize=3, label=f"n={n}")
+    ax.set_xlabel("negative-head weight w")
+    ax.set_ylabel("accuracy (acc_norm)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+# ---- likelihood mass (paper figures 2 and 6) ---------------------------------------------------
+
+MASS_CATEGORIES = ("correct", "most-likely-incorrect", "irrelevant", "unrelated")
+
+
+def mass_items(test_items, base_scores: dict[str, list[float]], unrelated_answers: list[str], seed: int = 0):
+    """Each test question with four continuations: its correct answer, the incorrect option the
+    base model finds most likely (per character), another test question's correct answer, and an
+    answer from another benchmark. Option k of every item is category k."""
+    import random
+
+    from .tasks.base import Item
+
+    rng = random.Random(f"mass:{seed}")
+    out = []
+    for idx, it in enumerate(test_items):
+        s = base_scores[it.id]
+        wrong = max((o for o in range(it.n_options) if o != it.gold), key=lambda o: s[o])
+        while True:
+            other = test_items[rng.randrange(len(test_items))]
+            irrelevant = other.continuations[other.gold]
+            if other.id != it.id and irrelevant not in it.continuations:
+                break
+        unrelated = " " + unrelated_answers[rng.randrange(len(unrelated_answers))].strip()
+        conts = (it.continuations[it.gold], it.continuations[wrong], irrelevant, unrelated)
+        if len(set(conts)) < 4:
+            continue  # a coincidence of texts would blur the categories
+        out.append(Item(id=it.id, contexts=(it.contexts[it.gold],) * 4, continuations=conts, gold=0,
+                        n_chars=tuple(len(c.strip()) for c in conts)))
+    return out
+
+
+def score_mass(model: str, task: str, positive_run: str, negative_run: str, out: str | os.PathLike,
+               unrelated_task: str = "hellaswag", split: str | None = None, limit: int | None = None,
+               data_dir: str | None = None, progress: bool = True) -> Path:
+    """Score the mass items under the base and under both heads at every curve point (cached)."""
+    from .models import attach_adapters, load_base, load_tokenizer
+    from .negatives import answers_of
+    from .scoring.engine import Scorer
+    from .scoring.table import option_matrix
+    from .tasks import load_docs, load_items, resolve_spec
+    from .tasks.base import item_from_doc
+
+    out = Path(out)
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    pos, neg = curve_points(positive_run), curve_points(negative_run)
+    points = sorted(set(pos) & set(neg))
+    base = load_base(model)
+    tokenizer = load_tokenizer(model)
+    items_path = out / "items.json"
+    if items_path.exists():
+        from .tasks.base import Item
+
+        items = [Item(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}) for d in json.loads(items_path.read_text())]
+    else:
+        test = load_items(task, split, 0, limit, data_dir).items
+        m = option_matrix(Scorer(base, tokenizer).score(test, ["base"], progress=progress), "base")
+        scores = {i: list(ll / nc) for i, ll, nc in zip(m.item_ids, m.loglik, m.n_chars)}
+        spec = resolve_spec(unrelated_task)
+        other = answers_of([item_from_doc(d, spec) for d in load_docs(spec, spec.eval_split, data_dir)])
+        items = mass_items(test, scores, other)
+        items_path.write_text(json.dumps([it.__dict__ for it in items]))
+    base_path = out / "tables" / "n-000000.parquet"
+    if not base_path.exists():
+        Scorer(base, tokenizer).score(items, ["base"], progress=progress, meta={"n": 0}).save(base_path)
+    todo = [n for n in points if not (out / "tables" / f"n-{n:06d}.parquet").exists()]
+    if todo:
+        adapters = {f"{h}@{n}": str(run[n]) for n in todo for h, run in (("positive", pos), ("negative", neg))}
+        scorer = Scorer(attach_adapters(base, adapters), tokenizer)
+        for n in todo:
+            scorer.score(items, [f"positive@{n}", f"negative@{n}"], progress=progress, meta={"n": n}).save(
+                out / "tables" / f"n-{n:06d}.parquet")
+    return out
+
+
+def mass_changes(out: str | os.PathLike) -> dict[str, dict[str, list[tuple[int, float]]]]:
+    """head -> category -> [(n, mean change of per-character log-likelihood from the base)]."""
+    import numpy as np
+
+    from .scoring.table import option_matrix
+
+    out = Path(out)
+    base = option_matrix(ScoreTable.load(out / "tables" / "n-000000.parquet"), "base")
+    base_pc = np.array([ll / nc for ll, nc in zip(base.loglik, base.n_chars)])
+    result: dict[str, dict[str, list[tuple[int, float]]]] = {h: {c: [(0, 0.0)] for c in MASS_CATEGORIES} for h in ("positive", "negative")}
+    for path in sorted((out / "tables").glob("n-*.parquet")):
+        n = int(path.stem.split("-")[1])
+        if n == 0:
+            continue
+        t = ScoreTable.load(path)
+        for h in ("positive", "negative"):
+            m = option_matrix(t, f"{h}@{n}")
+            delta = np.array([ll / nc for ll, nc in zip(m.loglik, m.n_chars)]) - base_pc
+            for k, c in enumerate(MASS_CATEGORIES):
+                result[h][c].append((n, float(delta[:, k].mean())))
+    return result
