@@ -115,3 +115,26 @@ def test_sweep_and_mass(tmp_path, tiny_model_dir, quiz, capsys):
     changes = json.loads((out / "mass.json").read_text())
     assert set(changes) == {"positive", "negative"} and set(changes["positive"]) == set(MASS_CATEGORIES)
     assert [n for n, _ in changes["negative"]["correct"]] == [0, 16]
+
+
+def test_reproduce_small_preset_writes_report(tmp_path, tiny_model_dir, quiz):
+    import yaml
+
+    preset = tmp_path / "tiny.yaml"
+    preset.write_text(yaml.safe_dump({
+        "model": str(tiny_model_dir), "pool": f"jsonl:{quiz}", "negatives": "near-miss", "n": 16, "seeds": [0, 1],
+        "eval_task": f"jsonl:{quiz}", "eval_limit": 10, "mass_limit": 10, "unrelated_task": f"jsonl:{quiz}",
+        "weights": "0:1:0.5", "train": {"lr": 0.01}}))
+    out = tmp_path / "rep"
+    assert main(["reproduce", "--preset", str(preset), "--out", str(out), "--quiet"]) == 0
+    md = (out / "report.md").read_text()
+    assert "## Learning curve" in md and "## Weight sweep" in md and "## Likelihood mass" in md
+    assert "likra train --model" in md
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4  # curve, two sweeps, mass
+    # a rerun resumes: nothing is trained or scored again, the report is rewritten
+    tables = sorted((out / "curve" / "run0" / "tables").glob("*.parquet"))
+    stamps = [p.stat().st_mtime_ns for p in tables]
+    assert main(["reproduce", "--preset", str(preset), "--out", str(out), "--quiet"]) == 0
+    assert [p.stat().st_mtime_ns for p in tables] == stamps
+    assert main(["report", str(out)]) == 0

@@ -244,6 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
     ms.add_argument("--out", required=True)
     ms.add_argument("--quiet", action="store_true")
 
+    rp = sub.add_parser("reproduce", help="run a preset's experiments end to end and write the report")
+    rp.add_argument("--preset", default="quick", help="quick (~10 min on 2 CPU cores), cpu, paper, or a YAML file")
+    rp.add_argument("--data-dir", default=None)
+    rp.add_argument("--out", default=None, help="default: runs/reproduce-PRESET")
+    rp.add_argument("--quiet", action="store_true")
+
+    rr = sub.add_parser("report", help="write the figures and the markdown + HTML report of a run folder")
+    rr.add_argument("run_dir")
+
     t = sub.add_parser("train", help="train a positive or negative LoRA head, saving a learning curve of adapters")
     t.add_argument("--model", default=None, help="embedded name, local folder or hub id (default smollm2-135m)")
     t.add_argument("--pool", default=None, help="arc (the paper's ARC pool), arc-notest, or TASK[:SPLIT] joined with + and - (e.g. hellaswag:train)")
@@ -290,6 +299,16 @@ def main(argv: list[str] | None = None) -> int:
             run_sweep(args)
         elif args.command == "mass":
             run_mass(args)
+        elif args.command == "reproduce":
+            from .reproduce import reproduce
+
+            html_path = reproduce(args.preset, args.out or f"runs/reproduce-{Path(args.preset).stem}", args.data_dir, not args.quiet)
+            print(f"report: {html_path}\n        {html_path.with_suffix('.md')}")
+        elif args.command == "report":
+            from .report import write_report
+
+            md, html_path = write_report(args.run_dir)
+            print(f"report: {html_path}\n        {md}")
         elif args.command == "train":
             saved = run_train(args)
             print("adapters:\n" + "\n".join(f"  {p}" for p in saved))

@@ -35,7 +35,7 @@ def curve_points(run_dir: str | os.PathLike) -> dict[int, Path]:
 
 def score_curve(model: str, task: str, positive_run: str, negative_run: str, out: str | os.PathLike,
                 split: str | None = None, limit: int | None = None, data_dir: str | None = None,
-                dtype: str = "fp32", progress: bool = True) -> Path:
+                dtype: str = "fp32", progress: bool = True, shots: int = 0) -> Path:
     """Score the base once and both heads at every common curve point; tables cached under out."""
     import torch
 
@@ -47,10 +47,10 @@ def score_curve(model: str, task: str, positive_run: str, negative_run: str, out
     (out / "tables").mkdir(parents=True, exist_ok=True)
     pos, neg = curve_points(positive_run), curve_points(negative_run)
     points = sorted(set(pos) & set(neg))
-    items = load_items(task, split, 0, limit, data_dir).items
+    items = load_items(task, split, shots, limit, data_dir).items
     base = load_base(model, torch.float32 if dtype == "fp32" else torch.bfloat16)
     tokenizer = load_tokenizer(model)
-    meta = {"model": model, "task": task, "split": split, "limit": limit, "dtype": dtype,
+    meta = {"model": model, "task": task, "split": split, "limit": limit, "dtype": dtype, "shots": shots,
             "positive_run": str(positive_run), "negative_run": str(negative_run)}
     base_path = out / "tables" / "n-000000.parquet"
     if not base_path.exists():

@@ -1,0 +1,141 @@
+"""The report of a run folder: figures (PNG), and one markdown and one self-contained HTML page
+with the tables, the exact commands, versions and wall times. It reads only what the experiments
+wrote (JSON summaries and cached score tables); it never calls a model."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from pathlib import Path
+
+
+def _plot_mass(changes: dict, path: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, head in zip(axes, ("positive", "negative")):
+        for cat, pts in changes[head].items():
+            ax.plot([max(n, 8) for n, _ in pts], [v for _, v in pts], "-o", markersize=3, label=cat)
+        ax.set_xscale("log", base=2)
+        ax.set_title(f"{head} head")
+        ax.set_xlabel("training examples (n = 0 drawn at 8)")
+        ax.grid(alpha=0.3)
+        ax.axhline(0, color="grey", lw=0.8)
+    axes[0].set_ylabel("change of log-likelihood per character")
+    axes[1].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _curve_table(curves: dict) -> list[str]:
+    rules = ("base", "sft", "likra", "base-likra")
+    runs = list(curves)
+    ns = [n for n, _, _ in curves[runs[0]]["sft"]]
+    lines = ["| n | " + " | ".join(rules) + " |", "|---" * (len(rules) + 1) + "|"]
+    for i, n in enumerate(ns):
+        cells = []
+        for r in rules:
+            vals = [curves[k][r][i][1] for k in runs if i < len(curves[k][r])]
+            mean = sum(vals) / len(vals)
+            cells.append(f"{mean:.4f}" + (f" ({min(vals):.3f}-{max(vals):.3f})" if len(vals) > 1 else ""))
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """report.md and report.html in ``run_dir``; returns their paths."""
+    run_dir = Path(run_dir)
+    info = json.loads((run_dir / "reproduce.json").read_text()) if (run_dir / "reproduce.json").exists() else {}
+    md: list[str] = [f"# Likra report: {run_dir.name}", ""]
+    figures: list[tuple[str, Path]] = []
+    if info:
+        md += [f"Model **{info.get('model')}**, training pool `{info.get('pool')}`, negatives `{info.get('negatives')}`, "
+               f"evaluation `{info.get('eval_task')}` (first {info.get('eval_limit') or 'all'} questions), "
+               f"seeds {info.get('seeds')}.", ""]
+    curve_json = run_dir / "curve" / "curve_accuracies.json"
+    if curve_json.exists():
+        curves = json.loads(curve_json.read_text())
+        md += ["## Learning curve (acc_norm)", "",
+               "SFT is the positive head alone, Likra is `L+ - w L-` and Base-Likra `L_base - w L-` (w = 1), "
+               "per character. Several seeds: mean (min-max).", ""] + _curve_table(curves) + [""]
+        figures.append(("Learning curve", run_dir / "curve" / "curve.png"))
+    for sweep_png in sorted((run_dir / "curve").glob("sweep-*.png")) if (run_dir / "curve").exists() else []:
+        figures.append((f"Weight sweep ({sweep_png.stem})", sweep_png))
+    sweep_json = run_dir / "curve" / "sweep-likra.json"
+    if sweep_json.exists():
+        sweeps = json.loads(sweep_json.read_text())
+        md += ["## Weight sweep (Likra, acc_norm)", ""]
+        for run, per_n in sweeps.items():
+            for n, pts in per_n.items():
+                best = max(pts, key=lambda p: p[1])
+                at1 = next((a for w, a, _ in pts if abs(w - 1.0) < 1e-9), float("nan"))
+                md.append(f"- {run}, n={n}: best w = {best[0]:g} ({best[1]:.4f}); at w = 1: {at1:.4f}; at w = 0 (SFT): {pts[0][1]:.4f}")
+        md.append("")
+    mass_json = run_dir / "mass" / "mass.json"
+    if mass_json.exists():
+        changes = json.loads(mass_json.read_text())
+        md += ["## Likelihood mass", "", "Change of the mean per-character log-likelihood from the base model, "
+               "on test questions paired with their correct answer, the most likely incorrect option, another "
+               "question's answer (irrelevant) and another benchmark's answer (unrelated).", ""]
+        for head, cats in changes.items():
+            ns = [n for n, _ in next(iter(cats.values()))]
+            md += [f"**{head} head**", "", "| category | " + " | ".join(f"n={n}" for n in ns) + " |",
+                   "|---" * (len(ns) + 1) + "|"]
+            md += [f"| {c} | " + " | ".join(f"{v:+.3f}" for _, v in pts) + " |" for c, pts in cats.items()]
+            md.append("")
+        figures.append(("Likelihood mass", _plot_mass(changes, run_dir / "mass" / "mass.png", "Likelihood mass")))
+    if info:
+        md += ["## How this was made", "", "Commands, in order, with wall times:", ""]
+        md += [f"- `{step['command']}` ({step['seconds']:.0f} s)" for step in info.get("steps", [])]
+        md += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items()), "",
+               f"Configuration: `{info.get('config_file')}`", ""]
+    for title, path in figures:
+        md += [f"![{title}]({path.relative_to(run_dir)})", ""]
+    md_path = run_dir / "report.md"
+    md_path.write_text("\n".join(md))
+    html_path = run_dir / "report.html"
+    html_path.write_text(_html(md, figures, run_dir))
+    return md_path, html_path
+
+
+def _html(md: list[str], figures: list[tuple[str, Path]], run_dir: Path) -> str:
+    """A minimal markdown-to-HTML for what write_report emits; images inlined (self-contained)."""
+    out, in_table = [], False
+    for line in md:
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if set("".join(cells)) <= set("-"):
+                continue
+            if not in_table:
+                out.append("<table>")
+                in_table = True
+            out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            out.append("</table>")
+            in_table = False
+        if line.startswith("!["):
+            continue
+        if line.startswith("## "):
+            out.append(f"<h2>{html.escape(line[3:])}</h2>")
+        elif line.startswith("# "):
+            out.append(f"<h1>{html.escape(line[2:])}</h1>")
+        elif line.startswith("- "):
+            out.append(f"<li>{html.escape(line[2:])}</li>")
+        elif line:
+            out.append(f"<p>{html.escape(line)}</p>")
+    if in_table:
+        out.append("</table>")
+    for title, path in figures:
+        data = base64.b64encode(path.read_bytes()).decode()
+        out.append(f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
+    style = "body{font-family:sans-serif;max-width:900px;margin:2em auto}td{border:1px solid #ccc;padding:2px 6px}table{border-collapse:collapse}"
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(run_dir.name)}</title><style>{style}</style></head><body>{''.join(out)}</body></html>"
