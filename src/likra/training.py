@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,9 @@ import torch.nn.functional as F
 
 from .negatives import Pair
 from .packing import Encoder, attention_masks
+
+# peft still reads a transformers attribute deprecated in 5.x; the warning says nothing to our users
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 MLP_MODULES = {
     "llama": ["gate_proj", "up_proj", "down_proj"],
