@@ -98,7 +98,7 @@ def reproduce(preset: str, out: str | os.PathLike, data_dir: str | None = None, 
     (out / "mass" / "mass.json").write_text(json.dumps(mass_changes(out / "mass"), indent=1))
 
     info = {**{k: cfg.get(k) for k in ("model", "pool", "negatives", "n", "seeds", "eval_task", "eval_limit")},
-            "config_file": str(cfg_file), "steps": steps, "versions": versions()}
+            "config_file": os.path.relpath(cfg_file), "steps": steps, "versions": versions()}
     (out / "reproduce.json").write_text(json.dumps(info, indent=1))
     md, html = write_report(out)
     return html
