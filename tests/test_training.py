@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from likra.negatives import Pair, negative_pairs, positive_pairs, shuffled
+from likra.negatives import negative_pairs, positive_pairs, shuffled
 from likra.tasks.base import Item
 from likra.training import RunInfo, TrainConfig, TrainingDiverged, batch_bounds, batch_loss, checkpoint_sizes, encode_pairs, train_head
 

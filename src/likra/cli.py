@@ -6,22 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 from . import __version__
-
-
-def versions() -> dict[str, str]:
-    out = {"likra": __version__, "python": platform.python_version()}
-    for mod in ("torch", "transformers", "peft", "datasets"):
-        try:
-            out[mod] = __import__(mod).__version__
-        except Exception:  # pragma: no cover - an optional package missing is not an error here
-            out[mod] = "not installed"
-    return out
+from .provenance import versions
 
 
 def _dtype(name: str):
@@ -139,23 +129,16 @@ def run_curve(args: argparse.Namespace) -> dict:
     return curves
 
 
-def _weights(text: str) -> list[float]:
-    if ":" in text:
-        start, stop, step = (float(x) for x in text.split(":"))
-        n = int(round((stop - start) / step))
-        return [round(start + i * step, 10) for i in range(n + 1)]
-    return [float(x) for x in text.split(",")]
-
-
 def run_sweep(args: argparse.Namespace) -> dict:
     from .experiments import plot_sweep, sweep_from_curve
+    from .rules import parse_weights
 
     runs = sorted(Path(args.curve_dir).glob("run*/tables"))
     if not runs:
         raise FileNotFoundError(f"{args.curve_dir}: no runK/tables folders (make them with likra curve)")
     result = {}
     for tables in runs:
-        sweeps = sweep_from_curve(tables.parent, _weights(args.weights), args.rule)
+        sweeps = sweep_from_curve(tables.parent, parse_weights(args.weights), args.rule)
         result[tables.parent.name] = {str(n): pts for n, pts in sweeps.items()}
         fig = plot_sweep(sweeps, Path(args.curve_dir) / f"sweep-{args.rule}-{tables.parent.name}.png", f"{args.rule}: accuracy vs w")
         print(f"{tables.parent.name} ({args.rule}): " + "  ".join(f"n={n}: best w={max(p, key=lambda x: x[1])[0]:g} "

@@ -31,9 +31,10 @@ def preset_path(preset: str) -> Path:
 
 
 def reproduce(preset: str, out: str | os.PathLike, data_dir: str | None = None, progress: bool = True) -> Path:
-    from .cli import versions
     from .experiments import curve_accuracies, mass_changes, plot_curve, plot_sweep, score_curve, score_mass, sweep_from_curve
     from .heads import train
+    from .provenance import versions
+    from .rules import parse_weights
     from .report import write_report
     from .training import TrainConfig
 
@@ -79,11 +80,9 @@ def reproduce(preset: str, out: str | os.PathLike, data_dir: str | None = None, 
     (out / "curve" / "curve_accuracies.json").write_text(json.dumps(curves, indent=1))
     plot_curve(curves, out / "curve" / "curve.png", f"{cfg['model']} on {cfg['eval_task']}")
 
-    from .cli import _weights
-
     sweeps = {}
     for k in range(len(runs)):
-        s = sweep_from_curve(out / "curve" / f"run{k}", _weights(cfg["weights"]))
+        s = sweep_from_curve(out / "curve" / f"run{k}", parse_weights(cfg["weights"]))
         sweeps[f"run{k}"] = {str(n): pts for n, pts in s.items()}
         plot_sweep(s, out / "curve" / f"sweep-likra-run{k}.png", "Likra: accuracy vs w")
     (out / "curve" / "sweep-likra.json").write_text(json.dumps(sweeps, indent=1))

@@ -137,3 +137,12 @@ def fit_temperature(scores: list[np.ndarray], gold: np.ndarray) -> float:
             b = lo + phi * (hi - lo)
             fb = nll(b)
     return math.exp((lo + hi) / 2)
+
+
+def parse_weights(text: str) -> list[float]:
+    """``"0:1.5:0.1"`` (start:stop:step, stop included) or ``"0,0.5,1"``."""
+    if ":" in text:
+        start, stop, step = (float(x) for x in text.split(":"))
+        n = int(round((stop - start) / step))
+        return [round(start + i * step, 10) for i in range(n + 1)]
+    return [float(x) for x in text.split(",")]

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 
 from .negatives import Pair
 from .packing import Encoder, attention_masks
+from .provenance import versions
 
 # peft still reads a transformers attribute deprecated in 5.x; the warning says nothing to our users
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
@@ -284,7 +285,7 @@ def _save_adapter(model, out: Path, n: int, info: RunInfo, history: list[dict]) 
 
     def write(tmp: Path) -> None:
         model.save_pretrained(tmp)
-        meta = {**asdict(info), "n": n, "versions": _versions(),
+        meta = {**asdict(info), "n": n, "versions": versions(),
                 "loss_last_step": history[-1]["loss"] if history else None}
         (tmp / "likra.json").write_text(json.dumps(meta, indent=1))
 
@@ -305,15 +306,6 @@ def _save_state(model, opt, out: Path, step: int, key: str, history: list[dict])
     for old in out.glob("state-*"):
         if old.name != name:
             shutil.rmtree(old, ignore_errors=True)
-
-
-def _versions() -> dict[str, str]:
-    import peft
-    import transformers
-
-    from . import __version__
-
-    return {"likra": __version__, "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
 
 
 __all__ = ["TrainConfig", "RunInfo", "TrainingDiverged", "train_head", "checkpoint_sizes", "batch_bounds", "encode_pairs"]
