@@ -1,11 +1,12 @@
-"""The ``likra`` command. Each subcommand reads its arguments, calls one library function, and
-prints what a user needs to see; no logic lives here."""
+"""The ``likra`` command. Each subcommand reads its arguments, calls the library, and prints what
+a user needs to see; the work itself lives in the modules below."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -61,7 +62,7 @@ def run_eval(args: argparse.Namespace) -> dict:
         "seed": args.seed,
         "fewshot_seed": 1234,
         "seconds": {"load": round(t_load, 2), "score": round(t_score, 2)},
-        "command": " ".join(["likra"] + sys.argv[1:]) if sys.argv and sys.argv[0].endswith("likra") else " ".join(sys.argv),
+        "command": "likra " + " ".join(shlex.quote(a) for a in args.argv),
         "versions": versions(),
     }
     (out / "results.json").write_text(json.dumps(results, indent=1))
@@ -267,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     from .models import ModelNotAvailable
     from .tasks import DataError, DataUnavailable
     from .training import TrainingDiverged
