@@ -138,3 +138,49 @@ def test_reproduce_small_preset_writes_report(tmp_path, tiny_model_dir, quiz):
     assert main(["reproduce", "--preset", str(preset), "--out", str(out), "--quiet"]) == 0
     assert [p.stat().st_mtime_ns for p in tables] == stamps
     assert main(["report", str(out)]) == 0
+
+
+def test_negative_types_table1_config_and_report(tmp_path, tiny_model_dir, quiz, capsys):
+    import yaml
+
+    from likra.experiments import curve_accuracies
+
+    runs = {"positive": ["--head", "positive"], "negative": ["--head", "negative", "--negatives", "near-miss"],
+            "irrelevant": ["--head", "negative", "--negatives", "irrelevant"]}
+    for name, extra in runs.items():
+        assert main(["train", "--model", str(tiny_model_dir), "--pool", f"jsonl:{quiz}", *extra, "--lr", "0.01",
+                     "--n", "16", "--out", str(tmp_path / name), "--quiet"]) == 0
+    # an experiment is a YAML config; flags override it, repeatable flags replace its lists
+    cfg = tmp_path / "curve.yaml"
+    cfg.write_text(yaml.safe_dump({"model": str(tiny_model_dir), "task": f"jsonl:{quiz}", "positive": [str(tmp_path / "nowhere")],
+                                   "negative": [str(tmp_path / "negative")], "out": str(tmp_path / "wrong"), "quiet": True}))
+    assert main(["curve", "--config", str(cfg), "--positive", str(tmp_path / "positive"), "--out", str(tmp_path / "study" / "curve")]) == 0
+    assert not (tmp_path / "wrong").exists()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tsak: arc_easy\n")
+    with pytest.raises(SystemExit, match="unknown option 'tsak'"):
+        main(["curve", "--config", str(bad)])
+
+    run0 = tmp_path / "study" / "curve" / "run0"
+    out = tmp_path / "study" / "negtypes"
+    assert main(["negtypes", "--model", str(tiny_model_dir), "--curve", str(run0), "--negative", f"irrelevant={tmp_path / 'irrelevant'}",
+                 "--out", str(out), "--quiet"]) == 0
+    acc = json.loads((out / "negtypes.json").read_text())
+    assert set(acc["likra"]) == {"near-miss", "irrelevant"}
+    assert [n for n, _, _ in acc["likra"]["irrelevant"]] == [0, 16]
+    curve = curve_accuracies(run0)
+    assert [tuple(p) for p in acc["likra"]["near-miss"]] == [tuple(p) for p in curve["likra"]]  # the curve's own negative head
+    assert [tuple(p) for p in acc["sft"]["positive"]] == [tuple(p) for p in curve["sft"]]
+    assert (out / "irrelevant" / "n-000016.parquet").exists()
+
+    assert main(["table1", "--source", str(run0), "--out", str(tmp_path / "study" / "table1")]) == 0
+    row = json.loads((tmp_path / "study" / "table1" / "table1.json").read_text())["rows"][0]
+    assert row["n_train"] == 16 and row["n_items"] == 20
+    assert row["likra"]["acc_norm"] == curve["likra"][-1][1] and row["sft"]["acc_norm"] == curve["sft"][-1][1]
+    assert 0.0 <= row["likra"]["auroc_wrong"] <= 1.0
+
+    assert main(["report", str(tmp_path / "study")]) == 0
+    md = (tmp_path / "study" / "report.md").read_text()
+    for section in ("## Table 1", "## Learning curve: `curve`", "## Negative types: `negtypes`"):
+        assert section in md
+    assert "likra negtypes --model" in md  # each section names the command that made it

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -134,6 +135,27 @@ def test_curve_checkpoint_equals_run_on_first_n(tmp_path, tiny_tokenizer):
     assert meta["n"] == 16 and meta["head"] == "positive" and meta["config"]["lora_r"] == 8
     # the adapter moved away from zero-initialised B
     assert any(v.abs().max() > 0 for k, v in lora_weights(full[0]).items() if "lora_B" in k)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_compiled_training_matches_eager(tmp_path, tiny_tokenizer, tiny_bos_tokenizer, arch):
+    """torch.compile of the decoder layers changes the speed, not the training: same losses and
+    adapters as eager within float rounding, batches of different lengths, the base handed back eager."""
+    from conftest import make_gemma3, make_llama
+
+    tok = tiny_tokenizer if arch == "llama" else tiny_bos_tokenizer
+    make = (lambda: make_llama(len(tok))) if arch == "llama" else (lambda: make_gemma3(len(tok)))
+    pairs = positive_pairs(make_items(24))
+    runs = {}
+    for compiled in (False, True):
+        base = make()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message="torch.compile failed")  # no silent fallback to eager
+            train_head(base, tok, pairs, tmp_path / str(compiled), info(), TrainConfig(lr=1e-2, compile=compiled), progress=False)
+        assert all(layer._compiled_call_impl is None for layer in base.get_decoder().layers)
+        runs[compiled] = json.loads((tmp_path / str(compiled) / "n-000024" / "likra.json").read_text())
+    assert_same_adapter(tmp_path / "False" / "n-000024", tmp_path / "True" / "n-000024", tol=1e-5)
+    assert abs(runs[True]["loss_last_step"] - runs[False]["loss_last_step"]) < 1e-5
 
 
 def test_nan_loss_stops_without_checkpoint(tmp_path, tiny_tokenizer):

@@ -113,6 +113,8 @@ def run_train(args: argparse.Namespace) -> list[Path]:
 def run_curve(args: argparse.Namespace) -> dict:
     from .experiments import curve_accuracies, plot_curve, score_curve
 
+    if not args.positive or not args.negative or not args.out:
+        raise ValueError("curve needs --positive, --negative and --out (on the command line or in --config)")
     if len(args.positive) != len(args.negative):
         raise ValueError("give as many --negative runs as --positive runs (one pair per seed)")
     curves = {}
@@ -134,6 +136,8 @@ def run_sweep(args: argparse.Namespace) -> dict:
     from .experiments import plot_sweep, sweep_from_curve
     from .rules import parse_weights
 
+    if not args.curve_dir:
+        raise ValueError("sweep needs a curve folder (as its argument or curve_dir: in --config)")
     runs = sorted(Path(args.curve_dir).glob("run*/tables"))
     if not runs:
         raise FileNotFoundError(f"{args.curve_dir}: no runK/tables folders (make them with likra curve)")
@@ -152,6 +156,8 @@ def run_sweep(args: argparse.Namespace) -> dict:
 def run_mass(args: argparse.Namespace) -> dict:
     from .experiments import mass_changes, score_mass
 
+    if not args.positive or not args.negative or not args.out:
+        raise ValueError("mass needs --positive, --negative and --out (on the command line or in --config)")
     out = score_mass(args.model, args.task, args.positive, args.negative, args.out, args.unrelated_task, args.split,
                      args.limit, args.data_dir, not args.quiet)
     changes = mass_changes(out)
@@ -165,6 +171,52 @@ def run_mass(args: argparse.Namespace) -> dict:
     return changes
 
 
+def run_negtypes(args: argparse.Namespace) -> dict:
+    from .experiments import negative_type_accuracies, plot_negative_types, score_negative_types
+
+    if not args.curve or not args.negative or not args.out:
+        raise ValueError("negtypes needs --curve, at least one --negative LABEL=RUN and --out (on the command line or in --config)")
+    runs = {}
+    for spec in args.negative:
+        label, sep, run = spec.partition("=")
+        if not sep:
+            raise ValueError(f"--negative '{spec}': write LABEL=RUN_FOLDER, e.g. irrelevant=runs/arc-s0/neg-irrelevant")
+        runs[label] = run
+    out = score_negative_types(args.model, args.curve, runs, args.out, args.data_dir, not args.quiet)
+    acc = negative_type_accuracies(args.curve, out, args.curve_label, args.weight)
+    (Path(out) / "negtypes.json").write_text(json.dumps(acc, indent=1))
+    fig = plot_negative_types(acc, Path(out) / "negative-types.png", f"{args.model}: negative types (w={args.weight:g})")
+    ns = [n for n, _, _ in acc["sft"]["positive"]]
+    print(f"{'rule':<28}" + "".join(f"{n:>8}" for n in ns))
+    rows = [("sft", acc["sft"]["positive"])] + [(f"{r}, {label}", pts) for r in ("likra", "base-likra") for label, pts in acc[r].items()]
+    for name, pts in rows:
+        by_n = {n: a for n, a, _ in pts}
+        print(f"{name:<28}" + "".join(f"{by_n[n]:>8.4f}" if n in by_n else f"{'-':>8}" for n in ns))
+    print(f"figure: {fig}")
+    return acc
+
+
+def run_table1(args: argparse.Namespace) -> list[dict]:
+    import yaml
+
+    from .experiments import table1_markdown, table1_row
+
+    if not args.source:
+        raise ValueError("table1 needs at least one --source (a likra eval folder or a scored curve run)")
+    rows = [table1_row(src, args.weight) for src in args.source]
+    paper = None
+    if args.paper:
+        paper = (yaml.safe_load(Path(args.paper).read_text()) or {}).get("rows")
+    md = table1_markdown(rows, paper)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "table1.json").write_text(json.dumps({"rows": rows, "paper": paper, "weight": args.weight}, indent=1))
+        (out / "table1.md").write_text(md)
+    print(md)
+    return rows
+
+
 def print_metrics(results: dict) -> None:
     print(f"\n{results['task']} ({results['split']}, {results['shots']}-shot, {results['n_items']} items) on {results['model']}")
     print(f"{'head':<16}{'acc':>16}{'acc_norm':>16}{'gold LL/char':>14}{'wrong LL/char':>15}")
@@ -175,12 +227,55 @@ def print_metrics(results: dict) -> None:
         print(f"({results['n_truncated_options']} options were left-truncated to the model window of {results['max_length']} tokens)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _ReplaceAppend(argparse.Action):
+    """A repeatable flag whose command-line values replace (not extend) a list from --config."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        marker = f"_given_{self.dest}"
+        current = getattr(namespace, self.dest) if getattr(namespace, marker, False) else []
+        setattr(namespace, self.dest, [*current, values])
+        setattr(namespace, marker, True)
+
+
+CONFIG_COMMANDS = ("eval", "curve", "sweep", "mass", "negtypes", "table1")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Flags override the YAML given with --config, which overrides the built-in defaults: an
+    experiment is a config file plus whatever one run changes."""
+    parser, subs = build_parser(with_subparsers=True)
+    args = parser.parse_args(argv)
+    if args.command in CONFIG_COMMANDS and args.config:
+        import yaml
+
+        path = Path(args.config)
+        if not path.exists():
+            raise SystemExit(f"likra {args.command}: error: config file {path} not found")
+        raw = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(raw, dict):
+            raise SystemExit(f"likra {args.command}: error: {path}: expected a mapping of option: value")
+        known = {a.dest: a for a in subs[args.command]._actions}
+        values = {}
+        for key, value in raw.items():
+            dest = str(key).replace("-", "_")
+            if dest not in known or dest in ("help", "config"):
+                raise SystemExit(f"likra {args.command}: error: {path}: unknown option '{key}' "
+                                 f"(known: {', '.join(sorted(d for d in known if d not in ('help', 'config')))})")
+            if isinstance(known[dest], _ReplaceAppend) and not isinstance(value, list):
+                value = [value]
+            values[dest] = value
+        subs[args.command].set_defaults(**values)
+        args = parser.parse_args(argv)
+    return args
+
+
+def build_parser(with_subparsers: bool = False):
     from .models import DEFAULT_MODEL
 
     p = argparse.ArgumentParser(prog="likra", description="Likelihood-ratio language models: learn from negative examples.")
     p.add_argument("--version", action="version", version=f"likra {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
+    subs: dict[str, argparse.ArgumentParser] = {}
 
     e = sub.add_parser("eval", help="score a multiple-choice task under the base model and any adapters")
     e.add_argument("--model", default=DEFAULT_MODEL, help="embedded name (smollm2-135m, gemma3-270m), local folder or hub id")
@@ -188,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default=None, help="default: the split lm-eval evaluates")
     e.add_argument("--shots", type=int, default=0)
     e.add_argument("--limit", type=int, default=None, help="first N items of each task, in file order")
-    e.add_argument("--head", action="append", metavar="NAME=ADAPTER", help="a LoRA adapter folder to score as a head (repeatable)")
+    e.add_argument("--head", action=_ReplaceAppend, metavar="NAME=ADAPTER", help="a LoRA adapter folder to score as a head (repeatable)")
     e.add_argument("--data-dir", default=None, help="folder of the original benchmark files (or LIKRA_DATA_DIR); default: the hub")
     e.add_argument("--template", default=None, help="jsonl tasks: question template, e.g. 'Q: {question}\\nA:'")
     e.add_argument("--skip-invalid", action="store_true", help="skip bad rows (and report how many) instead of stopping")
@@ -203,16 +298,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--task", default="arc_challenge")
     c.add_argument("--split", default=None)
     c.add_argument("--limit", type=int, default=None, help="first N evaluation items (a fixed subset)")
-    c.add_argument("--positive", action="append", required=True, help="positive training run folder (one per seed)")
-    c.add_argument("--negative", action="append", required=True, help="negative training run folder (same order)")
+    c.add_argument("--positive", action=_ReplaceAppend, help="positive training run folder (one per seed)")
+    c.add_argument("--negative", action=_ReplaceAppend, help="negative training run folder (same order)")
     c.add_argument("--weight", type=float, default=1.0)
     c.add_argument("--data-dir", default=None)
     c.add_argument("--dtype", choices=("fp32", "bf16"), default="fp32")
-    c.add_argument("--out", required=True)
+    c.add_argument("--out", default=None)
     c.add_argument("--quiet", action="store_true")
 
     w = sub.add_parser("sweep", help="accuracy against the negative-head weight w, from a curve's cached tables (no model call)")
-    w.add_argument("curve_dir", help="a likra curve output folder (its runK/ subfolders)")
+    w.add_argument("curve_dir", nargs="?", default=None, help="a likra curve output folder (its runK/ subfolders)")
     w.add_argument("--weights", default="0:1.5:0.1", help="START:STOP:STEP (inclusive) or a comma list")
     w.add_argument("--rule", default="likra", choices=("likra", "base-likra", "dexperts"))
 
@@ -222,11 +317,27 @@ def build_parser() -> argparse.ArgumentParser:
     ms.add_argument("--split", default=None)
     ms.add_argument("--limit", type=int, default=None)
     ms.add_argument("--unrelated-task", default="hellaswag", help="benchmark whose answers are the unrelated ones")
-    ms.add_argument("--positive", required=True)
-    ms.add_argument("--negative", required=True)
+    ms.add_argument("--positive", default=None)
+    ms.add_argument("--negative", default=None)
     ms.add_argument("--data-dir", default=None)
-    ms.add_argument("--out", required=True)
+    ms.add_argument("--out", default=None)
     ms.add_argument("--quiet", action="store_true")
+
+    nt = sub.add_parser("negtypes", help="negative types: Likra with other negative heads against a scored curve's positive head")
+    nt.add_argument("--model", default=DEFAULT_MODEL)
+    nt.add_argument("--curve", default=None, help="a scored learning curve (a likra curve OUT/runK folder)")
+    nt.add_argument("--negative", action=_ReplaceAppend, metavar="LABEL=RUN", help="a negative training run and its label (repeatable)")
+    nt.add_argument("--curve-label", default="near-miss", help="the label of the curve's own negative head")
+    nt.add_argument("--weight", type=float, default=1.0)
+    nt.add_argument("--data-dir", default=None)
+    nt.add_argument("--out", default=None)
+    nt.add_argument("--quiet", action="store_true")
+
+    tb = sub.add_parser("table1", help="Table 1: base / + / - / Likra accuracy and AUROC for each model x benchmark, from tables")
+    tb.add_argument("--source", action=_ReplaceAppend, help="a likra eval folder (heads base, positive, negative) or a scored curve run")
+    tb.add_argument("--paper", default=None, help="YAML with the paper's published rows, printed alongside for reference")
+    tb.add_argument("--weight", type=float, default=1.0)
+    tb.add_argument("--out", default=None)
 
     rp = sub.add_parser("reproduce", help="run a preset's experiments end to end and write the report")
     rp.add_argument("--preset", default="quick", help="quick (~10 min on 2 CPU cores), cpu, paper, or a YAML file")
@@ -262,17 +373,32 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--first-checkpoint", dest="first_checkpoint", type=int)
     h.add_argument("--bf16", action="store_const", const=True, default=None, help="bf16 autocast")
     h.add_argument("--state-every", dest="state_every", type=int, help="steps between resume states")
-    return p
+    for name, sp in (("eval", e), ("curve", c), ("sweep", w), ("mass", ms), ("negtypes", nt), ("table1", tb)):
+        sp.add_argument("--config", default=None, help="YAML file of this command's options (flags override it)")
+        subs[name] = sp
+    return (p, subs) if with_subparsers else p
+
+
+def _record(args: argparse.Namespace, seconds: float) -> None:
+    """Leave the exact command beside an experiment's output, so every figure and table can be
+    traced to what made it (``likra report`` prints it)."""
+    out = {"sweep": getattr(args, "curve_dir", None)}.get(args.command, getattr(args, "out", None))
+    if args.command not in ("curve", "sweep", "mass", "negtypes", "table1") or not out or not Path(out).is_dir():
+        return
+    rec = {"command": "likra " + " ".join(shlex.quote(a) for a in args.argv), "seconds": round(seconds, 1), "versions": versions()}
+    (Path(out) / "likra-command.json").write_text(json.dumps(rec, indent=1))
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    args.argv = argv
     from .models import ModelNotAvailable
     from .tasks import DataError, DataUnavailable
     from .training import TrainingDiverged
 
+    t0 = time.time()
     try:
         if args.command == "eval":
             results = run_eval(args)
@@ -284,6 +410,10 @@ def main(argv: list[str] | None = None) -> int:
             run_sweep(args)
         elif args.command == "mass":
             run_mass(args)
+        elif args.command == "negtypes":
+            run_negtypes(args)
+        elif args.command == "table1":
+            run_table1(args)
         elif args.command == "reproduce":
             from .reproduce import reproduce
 
@@ -297,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "train":
             saved = run_train(args)
             print("adapters:\n" + "\n".join(f"  {p}" for p in saved))
+        _record(args, time.time() - t0)
     except (DataError, DataUnavailable, ModelNotAvailable, FileNotFoundError, KeyError, ValueError, TrainingDiverged) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         print(f"likra {args.command}: error: {msg}", file=sys.stderr)

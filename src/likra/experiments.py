@@ -258,3 +258,164 @@ def mass_changes(out: str | os.PathLike) -> dict[str, dict[str, list[tuple[int, 
             for k, c in enumerate(MASS_CATEGORIES):
                 result[h][c].append((n, float(delta[:, k].mean())))
     return result
+
+
+# ---- negative types (paper figure 5) -----------------------------------------------------------
+
+def _table_meta(path: Path) -> dict:
+    return ScoreTable.load(path).meta
+
+
+def score_negative_types(model: str, curve_dir: str | os.PathLike, negative_runs: dict[str, str],
+                         out: str | os.PathLike, data_dir: str | None = None, progress: bool = True) -> Path:
+    """Score more negative heads (irrelevant, unrelated, hardest, ...) at the points of a scored
+    learning curve, on the curve's own items and dtype, so that each reads as Likra with the
+    curve's positive head: the positive head is never trained or scored again. Tables are cached
+    under ``out/LABEL/n-XXXXXX.parquet`` (head ``LABEL@n``)."""
+    import torch
+
+    from .models import attach_adapters, load_base, load_tokenizer
+    from .scoring.engine import Scorer
+    from .tasks import load_items
+
+    curve_dir, out = Path(curve_dir), Path(out)
+    meta = _table_meta(curve_dir / "tables" / "n-000000.parquet")
+    if meta.get("model") not in (None, model):
+        raise ValueError(f"{curve_dir} was scored with model '{meta['model']}', not '{model}'")
+    curve_ns = sorted(int(p.stem.split("-")[1]) for p in (curve_dir / "tables").glob("n-*.parquet"))
+    todo: dict[str, dict[int, Path]] = {}
+    for label, run in negative_runs.items():
+        if not label.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"negative type label '{label}': use letters, digits, - and _ only")
+        pts = curve_points(run)
+        for n in sorted(set(pts) & set(curve_ns)):
+            if not (out / label / f"n-{n:06d}.parquet").exists():
+                todo.setdefault(label, {})[n] = pts[n]
+    if todo:
+        items = load_items(meta["task"], meta.get("split"), meta.get("shots", 0), meta.get("limit"), data_dir).items
+        dtype = torch.bfloat16 if meta.get("dtype") == "bf16" else torch.float32
+        tokenizer = load_tokenizer(model)
+        adapters = {f"{label}@{n}": str(p) for label, pts in todo.items() for n, p in pts.items()}
+        scorer = Scorer(attach_adapters(load_base(model, dtype), adapters), tokenizer)
+        for label, pts in todo.items():
+            for n in pts:
+                print(f"negative type {label}, n={n}", file=sys.stderr)
+                t = scorer.score(items, [f"{label}@{n}"], progress=progress,
+                                 meta={**meta, "n": n, "negative_type": label, "negative_run": str(negative_runs[label])})
+                t.save(out / label / f"n-{n:06d}.parquet")
+    return out
+
+
+def negative_type_accuracies(curve_dir: str | os.PathLike, types_dir: str | os.PathLike, curve_label: str = "near-miss",
+                             weight: float = 1.0, norm: bool = True) -> dict[str, dict[str, list[tuple[int, float, float]]]]:
+    """rule ("likra", "base-likra") -> negative type -> [(n, accuracy, stderr)], plus "sft" -> {"positive": ...}:
+    every type paired with the curve's positive head at the same n. Tables only."""
+    curve_dir, types_dir = Path(curve_dir), Path(types_dir)
+    base = ScoreTable.load(curve_dir / "tables" / "n-000000.parquet")
+    b_acc = rule_accuracy(base, "base", norm=norm, heads=Heads())
+    result: dict[str, dict[str, list]] = {"likra": {}, "base-likra": {}, "sft": {"positive": [(0, *b_acc)]}}
+    curve_tables = {int(p.stem.split("-")[1]): p for p in (curve_dir / "tables").glob("n-*.parquet")}
+    sources = {curve_label: None, **{d.name: d for d in sorted(types_dir.iterdir()) if d.is_dir()}} if types_dir.exists() else {curve_label: None}
+    for label in sources:
+        for r in ("likra", "base-likra"):
+            result[r][label] = [(0, *b_acc)]
+    for n in sorted(curve_tables):
+        if n == 0:
+            continue
+        curve_t = base.concat(ScoreTable.load(curve_tables[n]))
+        result["sft"]["positive"].append((n, *rule_accuracy(curve_t, "sft", weight, norm, Heads(positive=f"positive@{n}"))))
+        for label, d in sources.items():
+            if d is None:
+                t, neg = curve_t, f"negative@{n}"
+            elif (d / f"n-{n:06d}.parquet").exists():
+                t, neg = curve_t.concat(ScoreTable.load(d / f"n-{n:06d}.parquet")), f"{label}@{n}"
+            else:
+                continue
+            heads = Heads(base="base", positive=f"positive@{n}", negative=neg)
+            for r in ("likra", "base-likra"):
+                result[r][label].append((n, *rule_accuracy(t, r, weight, norm, heads)))
+    return result
+
+
+def plot_negative_types(acc: dict[str, dict[str, list[tuple[int, float, float]]]], path: str | os.PathLike, title: str) -> Path:
+    """Likra with each negative type (solid) and Base-Likra (dashed), against n; SFT in grey."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, (label, pts) in enumerate(acc["likra"].items()):
+        c = colors[k % len(colors)]
+        ax.plot([max(n, 8) for n, _, _ in pts], [a for _, a, _ in pts], "-o", color=c, markersize=4, label=f"likra, {label}")
+        bl = acc["base-likra"][label]
+        ax.plot([max(n, 8) for n, _, _ in bl], [a for _, a, _ in bl], "--", color=c, alpha=0.6, linewidth=1)
+    sft = acc["sft"]["positive"]
+    ax.plot([max(n, 8) for n, _, _ in sft], [a for _, a, _ in sft], "-", color="grey", label="sft (positive head)")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("training examples (n = 0 drawn at 8); dashed: base-likra")
+    ax.set_ylabel("accuracy (acc_norm)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+# ---- Table 1: base / + / - per model x benchmark -----------------------------------------------
+
+def table1_source(path: str | os.PathLike) -> tuple[ScoreTable, Heads, dict]:
+    """The tables behind one Table 1 row: a ``likra eval`` folder (scores.parquet with heads base,
+    positive, negative), or a scored curve run (its largest n)."""
+    path = Path(path)
+    table_file = path if path.suffix in (".parquet", ".jsonl") else path / "scores.parquet"
+    if table_file.exists():
+        t = ScoreTable.load(table_file)
+        meta = dict(t.meta)
+        heads_meta = meta.get("heads") or {}
+        m = re.search(r"n-(\d+)", str(heads_meta.get("positive", "")))
+        meta["n"] = int(m.group(1)) if m else None
+        return t, Heads(), meta
+    tables = sorted((path / "tables").glob("n-*.parquet"))
+    if len(tables) < 2:
+        raise FileNotFoundError(f"{path}: neither a likra eval folder (scores.parquet) nor a scored curve (tables/n-*.parquet)")
+    n = int(tables[-1].stem.split("-")[1])
+    t = ScoreTable.load(tables[0]).concat(ScoreTable.load(tables[-1]))
+    return t, Heads(positive=f"positive@{n}", negative=f"negative@{n}"), {**t.meta, "n": n}
+
+
+def table1_row(path: str | os.PathLike, weight: float = 1.0) -> dict:
+    """acc_norm (with stderr) of base, + (SFT), - (Base-Likra), Likra and DExperts, and the AUROC
+    of each rule's score as a detector of wrong options: the paper's columns and ours."""
+    from .metrics import accuracy, choose
+    from .rules import auroc_wrong, rule_scores
+
+    t, heads, meta = table1_source(path)
+    row = {"source": str(path), "model": meta.get("model"), "task": meta.get("task"), "shots": meta.get("shots", 0),
+           "n_train": meta.get("n"), "limit": meta.get("limit")}
+    for rule in ("base", "sft", "base-likra", "likra", "dexperts"):
+        scores, gold = rule_scores(t, rule, weight, True, heads)
+        a, se = accuracy(choose(scores), gold)
+        row[rule] = {"acc_norm": a, "stderr": se, "auroc_wrong": auroc_wrong(scores, gold)}
+        row["n_items"] = len(gold)
+    return row
+
+
+def table1_markdown(rows: list[dict], paper: list[dict] | None = None) -> str:
+    lines = ["| model | benchmark | items | n train | base | + (SFT) | - (Base-Likra) | Likra | DExperts | AUROC SFT / Likra |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cell = lambda k: f"{r[k]['acc_norm']:.4f} ± {r[k]['stderr']:.3f}"  # noqa: E731
+        lines.append(f"| {r['model']} | {r['task']} ({r['shots']}-shot) | {r['n_items']} | {r['n_train']} | {cell('base')} | "
+                     f"{cell('sft')} | {cell('base-likra')} | {cell('likra')} | {cell('dexperts')} | "
+                     f"{r['sft']['auroc_wrong']:.3f} / {r['likra']['auroc_wrong']:.3f} |")
+    if paper:
+        lines += ["", "The paper's published numbers, for reference (its models, its protocol; copied from the source named):", "",
+                  "| model | benchmark | base | + | - | source |", "|---|---|---|---|---|---|"]
+        for p in paper:
+            f = lambda v: "-" if v is None else f"{v}"  # noqa: E731
+            lines.append(f"| {p['model']} | {p['task']} | {f(p.get('base'))} | {f(p.get('plus'))} | {f(p.get('minus'))} | {p.get('source', '')} |")
+    return "\n".join(lines) + "\n"

@@ -65,3 +65,4 @@ def attention_masks(segment: torch.Tensor, position: torch.Tensor, dtype: torch.
     if window is None:
         return full
     return {"full_attention": full, "sliding_attention": build_mask(segment, position, dtype, window)}
+

@@ -50,48 +50,114 @@ def _curve_table(curves: dict) -> list[str]:
     return lines
 
 
-def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
-    """report.md and report.html in ``run_dir``; returns their paths."""
-    run_dir = Path(run_dir)
-    info = json.loads((run_dir / "reproduce.json").read_text()) if (run_dir / "reproduce.json").exists() else {}
-    md: list[str] = [f"# Likra report: {run_dir.name}", ""]
-    figures: list[tuple[str, Path]] = []
-    if info:
-        md += [f"Model **{info.get('model')}**, training pool `{info.get('pool')}`, negatives `{info.get('negatives')}`, "
-               f"evaluation `{info.get('eval_task')}` (first {info.get('eval_limit') or 'all'} questions), "
-               f"seeds {info.get('seeds')}.", ""]
-    curve_json = run_dir / "curve" / "curve_accuracies.json"
-    if curve_json.exists():
-        curves = json.loads(curve_json.read_text())
-        md += ["## Learning curve (acc_norm)", "",
-               "SFT is the positive head alone, Likra is `L+ - w L-` and Base-Likra `L_base - w L-` (w = 1), "
-               "per character. Several seeds: mean (min-max).", ""] + _curve_table(curves) + [""]
-        figures.append(("Learning curve", run_dir / "curve" / "curve.png"))
-    for sweep_png in sorted((run_dir / "curve").glob("sweep-*.png")) if (run_dir / "curve").exists() else []:
-        figures.append((f"Weight sweep ({sweep_png.stem})", sweep_png))
-    sweep_json = run_dir / "curve" / "sweep-likra.json"
+def _meta_line(folder: Path) -> str:
+    """What a scored folder holds, from its base table's metadata."""
+    from .scoring.table import ScoreTable
+
+    for cand in sorted(folder.glob("run*/tables/n-000000.parquet")) + sorted(folder.glob("tables/n-000000.parquet")):
+        m = ScoreTable.load(cand).meta
+        limit = m.get("limit")
+        return (f"Model **{m.get('model')}**, evaluation `{m.get('task')}` ({m.get('shots') or 0}-shot, "
+                f"{'first ' + str(limit) if limit else 'all'} questions), scored in {m.get('dtype', 'fp32')}.")
+    return ""
+
+
+def _command_lines(folder: Path) -> list[str]:
+    path = folder / "likra-command.json"
+    if not path.exists():
+        return []
+    rec = json.loads(path.read_text())
+    return [f"Made with `{rec['command']}` ({rec.get('seconds', 0):.0f} s).", ""]
+
+
+def _curve_section(folder: Path, run_dir: Path, figures: list) -> list[str]:
+    curves = json.loads((folder / "curve_accuracies.json").read_text())
+    rel = folder.relative_to(run_dir) if folder != run_dir else Path(".")
+    md = [f"## Learning curve: `{rel}`", "", _meta_line(folder), "",
+          "SFT is the positive head alone, Likra is `L+ - w L-` and Base-Likra `L_base - w L-` (w = 1), "
+          f"per character (acc_norm). {len(curves)} run(s): mean (min-max).", ""] + _curve_table(curves) + [""]
+    md += _command_lines(folder)
+    if (folder / "curve.png").exists():
+        figures.append((f"Learning curve ({rel})", folder / "curve.png"))
+    sweep_json = folder / "sweep-likra.json"
     if sweep_json.exists():
-        sweeps = json.loads(sweep_json.read_text())
-        md += ["## Weight sweep (Likra, acc_norm)", ""]
-        for run, per_n in sweeps.items():
+        md += [f"### Weight sweep (Likra), `{rel}`", ""]
+        for run, per_n in json.loads(sweep_json.read_text()).items():
             for n, pts in per_n.items():
                 best = max(pts, key=lambda p: p[1])
                 at1 = next((a for w, a, _ in pts if abs(w - 1.0) < 1e-9), float("nan"))
                 md.append(f"- {run}, n={n}: best w = {best[0]:g} ({best[1]:.4f}); at w = 1: {at1:.4f}; at w = 0 (SFT): {pts[0][1]:.4f}")
         md.append("")
-    mass_json = run_dir / "mass" / "mass.json"
-    if mass_json.exists():
-        changes = json.loads(mass_json.read_text())
-        md += ["## Likelihood mass", "", "Change of the mean per-character log-likelihood from the base model, "
-               "on test questions paired with their correct answer, the most likely incorrect option, another "
-               "question's answer (irrelevant) and another benchmark's answer (unrelated).", ""]
-        for head, cats in changes.items():
-            ns = [n for n, _ in next(iter(cats.values()))]
-            md += [f"**{head} head**", "", "| category | " + " | ".join(f"n={n}" for n in ns) + " |",
-                   "|---" * (len(ns) + 1) + "|"]
-            md += [f"| {c} | " + " | ".join(f"{v:+.3f}" for _, v in pts) + " |" for c, pts in cats.items()]
-            md.append("")
-        figures.append(("Likelihood mass", _plot_mass(changes, run_dir / "mass" / "mass.png", "Likelihood mass")))
+        for png in sorted(folder.glob("sweep-*.png")):
+            figures.append((f"Weight sweep ({rel}, {png.stem})", png))
+    return md
+
+
+def _negtypes_section(folder: Path, run_dir: Path, figures: list) -> list[str]:
+    acc = json.loads((folder / "negtypes.json").read_text())
+    rel = folder.relative_to(run_dir)
+    ns = [n for n, _, _ in acc["sft"]["positive"]]
+    md = [f"## Negative types: `{rel}`", "",
+          "Likra with the same positive head and negative heads trained on different kinds of negatives; "
+          "Base-Likra uses the base model in place of the positive head (acc_norm, w = 1).", "",
+          "| rule | " + " | ".join(f"n={n}" for n in ns) + " |", "|---" * (len(ns) + 1) + "|"]
+    rows = [("sft", acc["sft"]["positive"])] + [(f"{r}, {label}", pts) for r in ("likra", "base-likra") for label, pts in acc[r].items()]
+    for name, pts in rows:
+        by_n = {n: a for n, a, _ in pts}
+        md.append(f"| {name} | " + " | ".join(f"{by_n[n]:.4f}" if n in by_n else "-" for n in ns) + " |")
+    md += [""] + _command_lines(folder)
+    if (folder / "negative-types.png").exists():
+        figures.append((f"Negative types ({rel})", folder / "negative-types.png"))
+    return md
+
+
+def _mass_section(folder: Path, run_dir: Path, figures: list) -> list[str]:
+    changes = json.loads((folder / "mass.json").read_text())
+    rel = folder.relative_to(run_dir)
+    md = [f"## Likelihood mass: `{rel}`", "", "Change of the mean per-character log-likelihood from the base model, "
+          "on test questions paired with their correct answer, the most likely incorrect option, another "
+          "question's answer (irrelevant) and another benchmark's answer (unrelated).", ""]
+    for head, cats in changes.items():
+        ns = [n for n, _ in next(iter(cats.values()))]
+        md += [f"**{head} head**", "", "| category | " + " | ".join(f"n={n}" for n in ns) + " |",
+               "|---" * (len(ns) + 1) + "|"]
+        md += [f"| {c} | " + " | ".join(f"{v:+.3f}" for _, v in pts) + " |" for c, pts in cats.items()]
+        md.append("")
+    md += _command_lines(folder)
+    figures.append((f"Likelihood mass ({rel})", _plot_mass(changes, folder / "mass.png", f"Likelihood mass ({rel})")))
+    return md
+
+
+def _table1_section(folder: Path, run_dir: Path) -> list[str]:
+    from .experiments import table1_markdown
+
+    data = json.loads((folder / "table1.json").read_text())
+    return [f"## Table 1: `{folder.relative_to(run_dir) if folder != run_dir else '.'}`", "",
+            "acc_norm ± stderr at the last training size of each run; + is the positive head (SFT), - the base model "
+            "with the negative head (Base-Likra), DExperts `L_base + (L+ - L-)`. AUROC: each rule's score as a "
+            "detector of wrong options (option level; 0.5 is chance).", "",
+            *table1_markdown(data["rows"], data.get("paper")).splitlines(), ""] + _command_lines(folder)
+
+
+def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """report.md and report.html in ``run_dir``, covering every experiment output found below it
+    (learning curves, weight sweeps, negative types, likelihood mass, Table 1); returns their paths."""
+    run_dir = Path(run_dir)
+    info = json.loads((run_dir / "reproduce.json").read_text()) if (run_dir / "reproduce.json").exists() else {}
+    md: list[str] = [f"# Likra report: {run_dir.resolve().name}", ""]
+    figures: list[tuple[str, Path]] = []
+    if info:
+        md += [f"Model **{info.get('model')}**, training pool `{info.get('pool')}`, negatives `{info.get('negatives')}`, "
+               f"evaluation `{info.get('eval_task')}` (first {info.get('eval_limit') or 'all'} questions), "
+               f"seeds {info.get('seeds')}.", ""]
+    for path in sorted(run_dir.rglob("table1.json")):
+        md += _table1_section(path.parent, run_dir)
+    for path in sorted(run_dir.rglob("curve_accuracies.json")):
+        md += _curve_section(path.parent, run_dir, figures)
+    for path in sorted(run_dir.rglob("negtypes.json")):
+        md += _negtypes_section(path.parent, run_dir, figures)
+    for path in sorted(run_dir.rglob("mass.json")):
+        md += _mass_section(path.parent, run_dir, figures)
     if info:
         md += ["## How this was made", "", "Commands, in order, with wall times:", ""]
         md += [f"- `{step['command']}` ({step['seconds']:.0f} s)" for step in info.get("steps", [])]
@@ -124,7 +190,9 @@ def _html(md: list[str], figures: list[tuple[str, Path]], run_dir: Path) -> str:
             in_table = False
         if line.startswith("!["):
             continue
-        if line.startswith("## "):
+        if line.startswith("### "):
+            out.append(f"<h3>{html.escape(line[4:])}</h3>")
+        elif line.startswith("## "):
             out.append(f"<h2>{html.escape(line[3:])}</h2>")
         elif line.startswith("# "):
             out.append(f"<h1>{html.escape(line[2:])}</h1>")

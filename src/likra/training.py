@@ -78,6 +78,9 @@ class TrainConfig:
     epochs: int = 1
     first_checkpoint: int = 16  # then doubling: 16, 32, 64, ... and the end
     bf16: bool = False  # bf16 autocast (fp32 master weights)
+    # torch.compile each decoder layer (inductor, dynamic shapes): fuses the elementwise work
+    # around the matrix products; LIKRA_COMPILE=0 turns it off by default (the tests do)
+    compile: bool = field(default_factory=lambda: os.environ.get("LIKRA_COMPILE", "1") != "0")
     state_every: int = 10  # steps between resume states
     max_length: int = 2048
 
@@ -167,8 +170,25 @@ def batch_loss(lm, examples: list[Example], window: int | None, bf16: bool) -> t
     return F.cross_entropy(logits, targets), ids.shape[1]
 
 
+def compile_layers(lm) -> list:
+    """Compile every decoder layer in place (same parameter names, so adapters save as usual).
+    One graph serves all layers; sequence lengths are dynamic, so batches of new lengths do not
+    recompile. Returns the layers, for ``uncompile_layers``."""
+    layers = list(getattr(lm.get_decoder(), "layers", []))
+    for layer in layers:
+        layer.compile(dynamic=True)
+    return layers
+
+
+def uncompile_layers(layers: list) -> None:
+    for layer in layers:
+        layer._compiled_call_impl = None  # what nn.Module.compile sets; None means eager again
+
+
 def _config_key(info: RunInfo, pairs: list[Pair]) -> str:
-    h = hashlib.sha256(json.dumps({**asdict(info), "n_pairs": len(pairs)}, sort_keys=True).encode())
+    # whether layers are compiled changes no result beyond float rounding: not part of the key
+    cfg = {k: v for k, v in info.config.items() if k != "compile"}
+    h = hashlib.sha256(json.dumps({**asdict(info), "config": cfg, "n_pairs": len(pairs)}, sort_keys=True).encode())
     for p in pairs:
         h.update(f"{p.question_id}\x00{p.context}\x00{p.answer}\x01".encode())
     return h.hexdigest()[:16]
@@ -230,6 +250,7 @@ def train_head(
     layer_types = getattr(lm.config, "layer_types", None) or []
     window = getattr(lm.config, "sliding_window", None) if "sliding_attention" in layer_types else None
 
+    compiled = compile_layers(lm) if config.compile else []
     step, history = 0, []
     if (out / "state.json").exists():
         step, history = _resume(model, opt, out, key)
@@ -238,28 +259,40 @@ def train_head(
     seen = bounds[step - 1][1] if step else 0
     bar = tqdm(total=n_total, initial=seen, desc=f"train {info.head}", unit="ex", disable=not progress, dynamic_ncols=True)
     t0, tokens_done, ex_done = time.time(), 0, 0
-    while step < len(bounds):
-        a, b = bounds[step]
-        batch = [examples[i % n_pairs] for i in range(a, b)]
-        loss, n_tok = batch_loss(lm, batch, window, config.bf16)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"loss became {loss.item()} at step {step + 1} (examples {a}-{b} of the order); "
-                                   f"nothing was saved for this step. Lower --lr or use fp32.")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.max_grad_norm:
-            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-        opt.step()
-        step += 1
-        tokens_done, ex_done = tokens_done + n_tok, ex_done + b - a
-        history.append({"step": step, "seen": b, "loss": loss.item(), "tokens": n_tok})
-        el = max(time.time() - t0, 1e-9)
-        bar.update(b - a)
-        bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens_done / el:.0f}", ex_s=f"{ex_done / el:.1f}")
-        if b in sizes:
-            saved_dirs.append(_save_adapter(model, out, b, info, history))
-        if step % config.state_every == 0 or b in sizes:
-            _save_state(model, opt, out, step, key, history)
+    try:
+        while step < len(bounds):
+            a, b = bounds[step]
+            batch = [examples[i % n_pairs] for i in range(a, b)]
+            try:
+                loss, n_tok = batch_loss(lm, batch, window, config.bf16)
+            except Exception as err:  # compilation is an optimisation: without a working compiler, go eager
+                if not compiled:
+                    raise
+                warnings.warn(f"torch.compile failed ({type(err).__name__}: {str(err)[:200]}); training eagerly "
+                              f"(set compile: false or LIKRA_COMPILE=0 to skip the attempt)")
+                uncompile_layers(compiled)
+                compiled = []
+                loss, n_tok = batch_loss(lm, batch, window, config.bf16)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"loss became {loss.item()} at step {step + 1} (examples {a}-{b} of the order); "
+                                       f"nothing was saved for this step. Lower --lr or use fp32.")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            opt.step()
+            step += 1
+            tokens_done, ex_done = tokens_done + n_tok, ex_done + b - a
+            el = max(time.time() - t0, 1e-9)
+            history.append({"step": step, "seen": b, "loss": loss.item(), "tokens": n_tok, "elapsed": round(el, 4)})
+            bar.update(b - a)
+            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens_done / el:.0f}", ex_s=f"{ex_done / el:.1f}")
+            if b in sizes:
+                saved_dirs.append(_save_adapter(model, out, b, info, history))
+            if step % config.state_every == 0 or b in sizes:
+                _save_state(model, opt, out, step, key, history)
+    finally:
+        uncompile_layers(compiled)  # the base model is the caller's: hand it back as it came
     bar.close()
     (out / "run.json").write_text(json.dumps({**asdict(info), "checkpoints": sizes, "steps": step,
                                                "final_loss": history[-1]["loss"]}, indent=1))
@@ -308,4 +341,4 @@ def _save_state(model, opt, out: Path, step: int, key: str, history: list[dict])
             shutil.rmtree(old, ignore_errors=True)
 
 
-__all__ = ["TrainConfig", "RunInfo", "TrainingDiverged", "train_head", "checkpoint_sizes", "batch_bounds", "encode_pairs"]
+__all__ = ["TrainConfig", "RunInfo", "TrainingDiverged", "train_head", "checkpoint_sizes", "batch_bounds", "encode_pairs", "compile_layers", "uncompile_layers"]
