@@ -339,6 +339,9 @@ def build_parser(with_subparsers: bool = False):
     tb.add_argument("--weight", type=float, default=1.0)
     tb.add_argument("--out", default=None)
 
+    sub.add_parser("lm-eval", help="lm-evaluation-harness's command line with --model likra available (arguments as lm_eval's)",
+                   add_help=False)
+
     rp = sub.add_parser("reproduce", help="run a preset's experiments end to end and write the report")
     rp.add_argument("--preset", default="quick", help="quick (~10 min on 2 CPU cores), cpu, paper, or a YAML file")
     rp.add_argument("--data-dir", default=None)
@@ -391,6 +394,12 @@ def _record(args: argparse.Namespace, seconds: float) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["lm-eval"]:  # lm-eval's own command line, with the likra model type registered
+        from .lm_eval_plugin import main as lm_eval_main
+
+        lm_eval_main(raw[1:])
+        return 0
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     args.argv = argv

@@ -97,8 +97,16 @@ def lmeval_loglikelihoods(
 ) -> tuple[list[list[float]], dict, list[list[str]]]:
     """Per-document lists of per-option log-likelihoods from lm-eval's HF backend, the task's
     acc / acc_norm, and the per-option contexts lm-eval built (for prompt checks)."""
-    import lm_eval
     from lm_eval.models.huggingface import HFLM
+
+    return run_lmeval(HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size), task, data_dir, shots, limit)
+
+
+def run_lmeval(lm, task: str, data_dir: str | Path, shots: int = 0, limit: int | None = None
+               ) -> tuple[list[list[float]], dict, list[list[str]]]:
+    """lm-eval's evaluation of any lm-eval model object (its HF backend, or likra's plugin) on a
+    task read from the original local files: per-document option scores, acc / acc_norm, contexts."""
+    import lm_eval
     from lm_eval.tasks import TaskManager
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -107,7 +115,6 @@ def lmeval_loglikelihoods(
         _write_yaml(tmp_path / f"{cfg['task']}.yaml", cfg)
         (tmp_path / "ref_utils.py").write_text(HELLASWAG_UTILS)
         tm = TaskManager(include_path=str(tmp_path), include_defaults=False)
-        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
         out = lm_eval.simple_evaluate(
             model=lm, tasks=[cfg["task"]], task_manager=tm, num_fewshot=shots, limit=limit,
             log_samples=True, fewshot_random_seed=1234, random_seed=0, numpy_random_seed=1234,

@@ -1,0 +1,99 @@
+"""likra as a model of lm-evaluation-harness: the paper's protocol on any lm-eval multiple-choice
+task, with no fork of lm-eval.
+
+    from likra.lm_eval_plugin import LikraLM
+    lm_eval.simple_evaluate(model=LikraLM(pretrained="smollm2-135m", positive="base",
+                                          negative="runs/neg/n-001024"), tasks=["arc_challenge"])
+
+or from the shell, with lm-eval's own arguments (``likra lm-eval`` registers the model type, then
+hands its arguments to lm-eval's command line)::
+
+    likra lm-eval --model likra --model_args pretrained=smollm2-135m,positive=base,negative=ADAPTER,weight=1.0 \\
+        --tasks arc_challenge --num_fewshot 25
+
+Every loglikelihood request gets ``L+ - w * L-``: the sum over the continuation's tokens under the
+positive head (or the base model) minus w times the same under the negative head. lm-eval then
+divides by the continuation's characters for ``acc_norm``, which is exactly the paper's per-character
+Likra score. Requests are grouped by document, so the options of a question share one packed row
+and their common prefix (likra's engine); both heads run on the same batches.
+"""
+
+from __future__ import annotations
+
+from lm_eval.api.model import LM
+from lm_eval.api.registry import register_model
+
+from .models import BASE_HEAD, attach_adapters, load_base, load_tokenizer
+from .scoring.engine import Scorer
+from .tasks.base import Item
+
+NOT_SUPPORTED = ("{kind} is not supported by a likelihood-ratio model: likra scores given continuations of a "
+                 "context (loglikelihood requests, as multiple-choice tasks make); use another backend for this task")
+
+
+@register_model("likra")
+class LikraLM(LM):
+    def __init__(self, pretrained: str = "smollm2-135m", positive: str = "base", negative: str | None = None,
+                 weight: float = 1.0, dtype: str = "fp32", batch_tokens: int = 1024, **kwargs):
+        """``positive``: an adapter folder, or "base" (Base-Likra); ``negative``: an adapter folder, or
+        None to score the positive head alone (SFT, or the base model). lm-eval's own keyword
+        arguments (batch_size, device, ...) are accepted and ignored: likra batches by tokens."""
+        import torch
+
+        super().__init__()
+        adapters = {}
+        if positive and positive != "base":
+            adapters["positive"] = positive
+        if negative and negative != "none":
+            adapters["negative"] = negative
+        base = load_base(pretrained, torch.float32 if dtype == "fp32" else torch.bfloat16)
+        model = attach_adapters(base, adapters) if adapters else base
+        self.scorer = Scorer(model, load_tokenizer(pretrained), batch_tokens=int(batch_tokens))
+        self.positive = "positive" if "positive" in adapters else BASE_HEAD
+        self.negative = "negative" if "negative" in adapters else None
+        self.weight = float(weight)
+
+    def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+        groups: dict[tuple, list[int]] = {}
+        for i, req in enumerate(requests):
+            groups.setdefault((req.task_name, req.doc_id) if req.doc_id is not None else ("request", i), []).append(i)
+        items, where = [], {}
+        for k, (key, idxs) in enumerate(groups.items()):
+            ctxs = tuple(requests[i].args[0] for i in idxs)
+            conts = tuple(requests[i].args[1] for i in idxs)
+            items.append(Item(id=str(k), contexts=ctxs, continuations=conts, gold=0, n_chars=tuple(len(c) for c in conts)))
+            for j, i in enumerate(idxs):
+                where[i] = (str(k), j)
+        heads = [self.positive] + ([self.negative] if self.negative else [])
+        table = self.scorer.score(items, heads, progress=not disable_tqdm)
+        got = {(r["item_id"], r["option"], r["head"]): (r["loglik"], r["greedy"]) for r in table.rows()}
+        out = []
+        for i in range(len(requests)):
+            item_id, j = where[i]
+            ll, greedy = got[(item_id, j, self.positive)]
+            if self.negative:
+                ll -= self.weight * got[(item_id, j, self.negative)][0]
+            out.append((ll, bool(greedy)))
+        return out
+
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
+        raise NotImplementedError(NOT_SUPPORTED.format(kind="rolling loglikelihood (perplexity)"))
+
+    def generate_until(self, requests, disable_tqdm: bool = False):
+        raise NotImplementedError(NOT_SUPPORTED.format(kind="generation (generate_until)"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """lm-eval's command line with the ``likra`` model type registered (lm-eval 0.4 discovers model
+    types only from its own package, so ``lm_eval --model likra`` needs this entry point)."""
+    import sys
+
+    from lm_eval.__main__ import cli_evaluate
+
+    if argv is not None:
+        sys.argv = ["lm_eval", *argv]
+    cli_evaluate()
+
+
+if __name__ == "__main__":
+    main()
