@@ -10,9 +10,6 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-# Training compiles its decoder layers by default; the tests train dozens of tiny models, where a
-# compile costs more than it saves. test_training.py checks compiled training against eager.
-os.environ.setdefault("LIKRA_COMPILE", "0")
 TOKENIZER_TEXT = [
     "Question: Which gas do plants take in from the air? Answer: carbon dioxide oxygen nitrogen water",
     "A man is sitting on a roof. He is using wrap to wrap a pair of skis. Sarah was a much better surgeon",
