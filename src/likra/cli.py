@@ -25,6 +25,7 @@ def run_eval(args: argparse.Namespace) -> dict:
     """Score a task under every head, save the score table and a results JSON, return results."""
     import torch
 
+    from .distributed import rank_world
     from .metrics import head_metrics
     from .models import attach_adapters, load_base, load_tokenizer, parse_heads
     from .scoring.engine import Scorer
@@ -50,6 +51,8 @@ def run_eval(args: argparse.Namespace) -> dict:
     t_score = time.time() - t1
     metrics = head_metrics(table)
     out = Path(args.out)
+    if rank_world()[0] != 0:  # under a launcher, one process writes
+        return {**meta, "metrics": metrics}
     table.save(out / "scores.parquet")
     results = {
         **meta,
@@ -61,6 +64,7 @@ def run_eval(args: argparse.Namespace) -> dict:
         "max_length": table.meta["max_length"],
         "seed": args.seed,
         "fewshot_seed": 1234,
+        "processes": rank_world()[1],
         "seconds": {"load": round(t_load, 2), "score": round(t_score, 2)},
         "command": "likra " + " ".join(shlex.quote(a) for a in args.argv),
         "versions": versions(),
@@ -357,7 +361,9 @@ def build_parser(with_subparsers: bool = False):
     t.add_argument("--head", choices=("positive", "negative"), default=None)
     t.add_argument("--negatives", default=None, help="near-miss (default), irrelevant, unrelated:TASK, hardest")
     t.add_argument("--per-question", type=int, default=1, help="negatives per question (balanced: 1)")
-    t.add_argument("--n", type=int, default=None, help="train on the first N questions of the seeded order (default: all)")
+    t.add_argument("--n", "--examples", dest="n", type=int, default=None,
+                   help="train on the first N questions of the seeded order (default: all); spell it --examples after a "
+                        "launcher (accelerate launch, torchrun), whose own parser takes --n for one of its options")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--data-dir", default=None)
     t.add_argument("--skip-invalid", action="store_true")
@@ -410,9 +416,14 @@ def main(argv: list[str] | None = None) -> int:
     from .training import TrainingDiverged
 
     t0 = time.time()
+    from .distributed import init_from_env
+
+    rank, _ = init_from_env()  # a no-op unless started by a launcher (accelerate launch, torchrun)
     try:
         if args.command == "eval":
             results = run_eval(args)
+            if rank != 0:
+                return 0
             print_metrics(results)
             print(f"\nscore table: {Path(args.out) / 'scores.parquet'}\nresults:     {Path(args.out) / 'results.json'}")
         elif args.command == "curve":
@@ -437,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"report: {html_path}\n        {md}")
         elif args.command == "train":
             saved = run_train(args)
-            print("adapters:\n" + "\n".join(f"  {p}" for p in saved))
+            if rank == 0:
+                print("adapters:\n" + "\n".join(f"  {p}" for p in saved))
         _record(args, time.time() - t0)
     except (DataError, DataUnavailable, ModelNotAvailable, FileNotFoundError, KeyError, ValueError, TrainingDiverged) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else str(err)

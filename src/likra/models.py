@@ -155,8 +155,19 @@ def load_tokenizer(model: str):
     return AutoTokenizer.from_pretrained(resolve_model_path(model))
 
 
-def load_base(model: str, dtype: torch.dtype = torch.float32):
-    """Load a causal LM (embedded name, local folder or hub id) in eval mode."""
+def default_device() -> torch.device:
+    """``LIKRA_DEVICE`` if set, else this process's GPU (``LOCAL_RANK`` under a launcher), else the CPU."""
+    name = os.environ.get("LIKRA_DEVICE")
+    if name:
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
+def load_base(model: str, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None):
+    """Load a causal LM (embedded name, local folder or hub id) in eval mode, on ``device``
+    (default: ``default_device()``)."""
     from transformers import AutoModelForCausalLM
 
     path = resolve_model_path(model)
@@ -169,7 +180,7 @@ def load_base(model: str, dtype: torch.dtype = torch.float32):
             f"({', '.join(EMBEDDED)})."
         ) from err
     lm.eval()
-    return lm
+    return lm.to(device or default_device())
 
 
 def weights_fingerprint(model: torch.nn.Module, n_values: int = 4096) -> str:
@@ -186,7 +197,7 @@ def weights_fingerprint(model: torch.nn.Module, n_values: int = 4096) -> str:
         step = max(1, flat.numel() // n_values)
         h.update(name.encode())
         h.update(str(tuple(p.shape)).encode())
-        h.update(flat[::step][:n_values].to(torch.float32).numpy().tobytes())
+        h.update(flat[::step][:n_values].to(torch.float32).cpu().numpy().tobytes())
     return h.hexdigest()[:16]
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .distributed import all_reduce_sum, barrier, rank_world
 from .negatives import Pair
 from .packing import Encoder, attention_masks
 from .provenance import versions
@@ -156,18 +157,26 @@ def pack_batch(examples: list[Example]):
     return t(ids), t(pos), t(seg), torch.tensor(loss_pos), torch.tensor(targets)
 
 
-def batch_loss(lm, examples: list[Example], window: int | None, bf16: bool) -> tuple[torch.Tensor, int]:
+def batch_loss(lm, examples: list[Example], window: int | None, bf16: bool,
+               denominator: int | None = None) -> tuple[torch.Tensor, int]:
+    """NLL of the answer tokens: their mean, or their sum over ``denominator`` (a data-parallel
+    process holds part of a batch and divides by the whole batch's answer tokens)."""
     ids, pos, seg, loss_pos, targets = pack_batch(examples)
-    dtype = torch.bfloat16 if bf16 else next(lm.parameters()).dtype
+    param = next(lm.parameters())
+    dev = param.device
+    dtype = torch.bfloat16 if bf16 else param.dtype
     masks = attention_masks(seg, pos, dtype, window)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        hidden = lm.get_decoder()(input_ids=ids, attention_mask=masks, position_ids=pos, use_cache=False).last_hidden_state
-        logits = lm.get_output_embeddings()(hidden[0, loss_pos])
+    masks = {k: m.to(dev) for k, m in masks.items()} if isinstance(masks, dict) else masks.to(dev)
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+        hidden = lm.get_decoder()(input_ids=ids.to(dev), attention_mask=masks, position_ids=pos.to(dev), use_cache=False).last_hidden_state
+        logits = lm.get_output_embeddings()(hidden[0, loss_pos.to(dev)])
     softcap = getattr(lm.config, "final_logit_softcapping", None)
     logits = logits.float()
     if softcap:
         logits = torch.tanh(logits / softcap) * softcap
-    return F.cross_entropy(logits, targets), ids.shape[1]
+    if denominator is None:
+        return F.cross_entropy(logits, targets.to(dev)), ids.shape[1]
+    return F.cross_entropy(logits, targets.to(dev), reduction="sum") / denominator, ids.shape[1]
 
 
 def compile_layers(lm) -> list:
@@ -256,15 +265,26 @@ def train_head(
         step, history = _resume(model, opt, out, key)
 
     saved_dirs = [out / f"n-{n:06d}" for n in sizes if (out / f"n-{n:06d}" / "likra.json").exists()]
+    rank, world = rank_world()  # under a launcher each process takes every world-th example of a batch
     seen = bounds[step - 1][1] if step else 0
-    bar = tqdm(total=n_total, initial=seen, desc=f"train {info.head}", unit="ex", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=n_total, initial=seen, desc=f"train {info.head}", unit="ex", disable=not progress or rank != 0,
+               dynamic_ncols=True)
     t0, tokens_done, ex_done = time.time(), 0, 0
+
+    def step_loss(batch: list[Example]) -> torch.Tensor:
+        n_answer = sum(len(e.targets) for e in batch)
+        mine = batch[rank::world]
+        if not mine:  # fewer examples than processes: this one adds a zero gradient
+            return sum(p.sum() * 0.0 for p in params)
+        return batch_loss(lm, mine, window, config.bf16, None if world == 1 else n_answer)[0]
+
     try:
         while step < len(bounds):
             a, b = bounds[step]
             batch = [examples[i % n_pairs] for i in range(a, b)]
+            n_tok = sum(len(e.input_ids) for e in batch)
             try:
-                loss, n_tok = batch_loss(lm, batch, window, config.bf16)
+                loss = step_loss(batch)
             except Exception as err:  # compilation is an optimisation: without a working compiler, go eager
                 if not compiled:
                     raise
@@ -272,28 +292,35 @@ def train_head(
                               f"(leave --compile off to skip the attempt)")
                 uncompile_layers(compiled)
                 compiled = []
-                loss, n_tok = batch_loss(lm, batch, window, config.bf16)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"loss became {loss.item()} at step {step + 1} (examples {a}-{b} of the order); "
+                loss = step_loss(batch)
+            loss_value = loss.detach().reshape(1).clone()
+            all_reduce_sum([loss_value])
+            if not torch.isfinite(loss_value).all():
+                raise TrainingDiverged(f"loss became {loss_value.item()} at step {step + 1} (examples {a}-{b} of the order); "
                                        f"nothing was saved for this step. Lower --lr or use fp32.")
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            all_reduce_sum([p.grad for p in params])
             if config.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
             opt.step()
             step += 1
             tokens_done, ex_done = tokens_done + n_tok, ex_done + b - a
             el = max(time.time() - t0, 1e-9)
-            history.append({"step": step, "seen": b, "loss": loss.item(), "tokens": n_tok, "elapsed": round(el, 4)})
+            history.append({"step": step, "seen": b, "loss": loss_value.item(), "tokens": n_tok, "elapsed": round(el, 4)})
             bar.update(b - a)
-            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens_done / el:.0f}", ex_s=f"{ex_done / el:.1f}")
-            if b in sizes:
+            bar.set_postfix(loss=f"{loss_value.item():.3f}", tok_s=f"{tokens_done / el:.0f}", ex_s=f"{ex_done / el:.1f}")
+            if rank == 0 and b in sizes:
                 saved_dirs.append(_save_adapter(model, out, b, info, history))
-            if step % config.state_every == 0 or b in sizes:
+            if rank == 0 and (step % config.state_every == 0 or b in sizes):
                 _save_state(model, opt, out, step, key, history)
+            if b in sizes:
+                barrier()
     finally:
         uncompile_layers(compiled)  # the base model is the caller's: hand it back as it came
     bar.close()
+    if rank != 0:
+        return sorted(set(saved_dirs))
     (out / "run.json").write_text(json.dumps({**asdict(info), "checkpoints": sizes, "steps": step,
                                                "final_loss": history[-1]["loss"]}, indent=1))
     return sorted(set(saved_dirs))

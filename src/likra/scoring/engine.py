@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models import BASE_HEAD, HeadSwitch
+from ..distributed import gather_objects, rank_world
 from ..packing import Encoder, attention_masks, build_mask
 from ..tasks.base import Item
 from .table import ScoreTable
@@ -137,6 +138,7 @@ class Scorer:
         self.window = getattr(config, "sliding_window", None) if self.layer_types and "sliding_attention" in self.layer_types else None
         self.softcap = getattr(config, "final_logit_softcapping", None)
         self.dtype = next(self.lm.parameters()).dtype
+        self.device = next(self.lm.parameters()).device
         # Long shared prefixes run first as plain causal rows (the fast attention path) and the
         # options then attend to their cached keys/values; sliding-window caches keep only the
         # window, so those models always take the one-pass path.
@@ -159,7 +161,10 @@ class Scorer:
 
     def _hidden_one_pass(self, batch: list[Packed]) -> tuple[torch.Tensor, list[list[int]]]:
         ids, pos, seg = self._rows(batch, [0] * len(batch))
-        hidden = self.lm.get_decoder()(input_ids=ids, attention_mask=attention_masks(seg, pos, self.dtype, self.window), position_ids=pos, use_cache=False).last_hidden_state
+        masks = attention_masks(seg, pos, self.dtype, self.window)
+        masks = {k: m.to(self.device) for k, m in masks.items()} if isinstance(masks, dict) else masks.to(self.device)
+        hidden = self.lm.get_decoder()(input_ids=ids.to(self.device), attention_mask=masks, position_ids=pos.to(self.device),
+                                       use_cache=False).last_hidden_state
         return hidden, [list(range(len(p.input_ids))) for p in batch]
 
     def _hidden_two_pass(self, batch: list[Packed]) -> tuple[torch.Tensor, list[list[int]]]:
@@ -172,7 +177,7 @@ class Scorer:
         Pmax = pre_ids.shape[1]
         cache = {self._cache_arg: DynamicCache(config=self.lm.config)}
         # Right padding needs no mask in a causal pass: real tokens never look right.
-        h1 = decoder(input_ids=pre_ids, position_ids=pre_pos, use_cache=True, **cache).last_hidden_state
+        h1 = decoder(input_ids=pre_ids.to(self.device), position_ids=pre_pos.to(self.device), use_cache=True, **cache).last_hidden_state
         ids, pos, seg = self._rows(batch, P)
         B, S = ids.shape
         if S == 0:  # every option's input lies inside the prefix (one-token options)
@@ -183,7 +188,8 @@ class Scorer:
         same = (seg[:, :, None] == seg[:, None, :]) & (seg[:, :, None] >= 0) & (idx[:, None] >= idx[None, :])[None]
         allowed[:, :, Pmax:] = same | torch.eye(S, dtype=torch.bool)[None]
         mask = torch.zeros(B, 1, S, Pmax + S, dtype=self.dtype).masked_fill_(~allowed[:, None], torch.finfo(self.dtype).min)
-        h2 = decoder(input_ids=ids, position_ids=pos, attention_mask=mask, use_cache=True, **cache).last_hidden_state
+        h2 = decoder(input_ids=ids.to(self.device), position_ids=pos.to(self.device), attention_mask=mask.to(self.device),
+                     use_cache=True, **cache).last_hidden_state
         where = [[q if q < P[r] else Pmax + q - P[r] for q in range(len(p.input_ids))] for r, p in enumerate(batch)]
         return torch.cat([h1, h2], dim=1), where
 
@@ -200,14 +206,14 @@ class Scorer:
                 cols += [where[r][q] for q in positions]
                 targets += tgt
                 owners += [(r, o)] * len(positions)
-        h = hidden[torch.tensor(rows), torch.tensor(cols)]
+        h = hidden[torch.tensor(rows, device=self.device), torch.tensor(cols, device=self.device)]
         logits = self.lm.get_output_embeddings()(h).float()
         if self.softcap:
             logits = torch.tanh(logits / self.softcap) * self.softcap
         logp = F.log_softmax(logits, dim=-1)
-        tgt = torch.tensor(targets)
-        tok_lp = logp.gather(1, tgt[:, None])[:, 0].double()
-        greedy = logits.argmax(-1) == tgt
+        tgt = torch.tensor(targets, device=self.device)
+        tok_lp = logp.gather(1, tgt[:, None])[:, 0].double().cpu()
+        greedy = (logits.argmax(-1) == tgt).cpu()
         sums = [[0.0] * len(p.scored) for p in batch]
         greedy_all = [[True] * len(p.scored) for p in batch]
         # Sum per option in float64 so the order of additions never matters.
@@ -227,8 +233,12 @@ class Scorer:
         batches = make_batches(packed, self.batch_tokens)
         results: dict[str, dict[int, tuple[list[float], list[bool]]]] = {h: {} for h in heads}
         n_opts = sum(it.n_options for it in items) * len(heads)
-        bar = tqdm(total=n_opts, desc="scoring options", unit="opt", disable=not progress, dynamic_ncols=True)
-        for batch in batches:
+        bar = tqdm(total=n_opts // rank_world()[1], desc="scoring options", unit="opt", disable=not progress or rank_world()[0] != 0,
+                   dynamic_ncols=True)
+        rank, world = rank_world()  # under a launcher: this process takes every world-th batch
+        for b, batch in enumerate(batches):
+            if b % world != rank:
+                continue
             for head in heads:
                 with self.heads.activate(head):
                     sums, greedy = self._forward(batch)
@@ -236,6 +246,10 @@ class Scorer:
                     results[head][p.item_index] = (s, g)
                 bar.update(sum(len(p.scored) for p in batch))
         bar.close()
+        if world > 1:
+            for part in gather_objects(results):
+                for head in heads:
+                    results[head].update(part[head])
         table = ScoreTable.empty()
         for head in heads:
             for i, (it, enc) in enumerate(zip(items, encoded)):
