@@ -184,3 +184,17 @@ def test_negative_types_table1_config_and_report(tmp_path, tiny_model_dir, quiz,
     for section in ("## Table 1", "## Learning curve: `curve`", "## Negative types: `negtypes`"):
         assert section in md
     assert "likra negtypes --model" in md  # each section names the command that made it
+
+
+def test_committed_experiment_configs_parse():
+    """Every YAML under configs/experiments/ names only options of its command (from its file name)."""
+    from pathlib import Path
+
+    from likra.cli import parse_args
+
+    files = sorted((Path(__file__).resolve().parents[1] / "configs" / "experiments").glob("*.yaml"))
+    assert files
+    for f in files:
+        command = f.stem.rsplit("-", 1)[1]
+        args = parse_args([command, "--config", str(f)])
+        assert args.command == command and args.config == str(f)
