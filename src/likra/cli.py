@@ -103,14 +103,15 @@ def run_train(args: argparse.Namespace) -> list[Path]:
     for k in ("model", "pool", "head", "negatives", "n", "seed", "data_dir"):
         if getattr(args, k, None) is None and k in extra:
             setattr(args, k, extra[k])
-    if not args.pool or not args.head:
+    method = args.method or extra.get("method", "likra")
+    if not args.pool or (method == "likra" and not args.head):
         raise ValueError("--pool and --head are required (on the command line or in --config)")
     t0 = time.time()
     saved = train(model=args.model or "smollm2-135m", pool=args.pool, head=args.head, out=args.out,
                   negatives=args.negatives, n=args.n, seed=0 if args.seed is None else args.seed,
                   data_dir=args.data_dir, config=config, per_question=args.per_question,
-                  skip_invalid=args.skip_invalid, progress=not args.quiet)
-    print(f"trained the {args.head} head in {time.time() - t0:.0f} s")
+                  skip_invalid=args.skip_invalid, progress=not args.quiet, method=method)
+    print(f"trained the {args.head if method == 'likra' else method} {'head' if method == 'likra' else 'adapter'} in {time.time() - t0:.0f} s")
     return saved
 
 
@@ -359,6 +360,8 @@ def build_parser(with_subparsers: bool = False):
     t.add_argument("--model", default=None, help="embedded name, local folder or hub id (default smollm2-135m)")
     t.add_argument("--pool", default=None, help="arc (the paper's ARC pool), arc-notest, or TASK[:SPLIT] joined with + and - (e.g. hellaswag:train)")
     t.add_argument("--head", choices=("positive", "negative"), default=None)
+    t.add_argument("--method", choices=("likra", "dpo", "kto", "kto-rejected"), default=None,
+                   help="likra (a head, the default) or a TRL baseline on the same questions and near-miss negatives")
     t.add_argument("--negatives", default=None, help="near-miss (default), irrelevant, unrelated:TASK, hardest")
     t.add_argument("--per-question", type=int, default=1, help="negatives per question (balanced: 1)")
     t.add_argument("--n", "--examples", dest="n", type=int, default=None,

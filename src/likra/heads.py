@@ -32,9 +32,14 @@ def train(
     per_question: int = 1,
     skip_invalid: bool = False,
     progress: bool = True,
+    method: str = "likra",
 ) -> list[Path]:
     """Train the ``head`` ("positive" or "negative") of ``model`` on the first ``n`` questions of
-    ``pool`` in the seed's order; returns the learning-curve adapter folders under ``out``."""
+    ``pool`` in the seed's order; returns the learning-curve adapter folders under ``out``.
+    ``method`` "dpo", "kto" or "kto-rejected" trains that baseline instead, on the same questions
+    with their near-miss negatives (``likra.baselines``)."""
+    if method != "likra":
+        return _train_baseline(model, pool, method, out, n, seed, data_dir, config, skip_invalid, progress)
     if head not in ("positive", "negative"):
         raise ValueError(f"head must be 'positive' or 'negative', not '{head}'")
     if head == "positive" and negatives:
@@ -67,3 +72,20 @@ def train(
                    negatives=source if head == "negative" else None, seed=seed, n_total=len(pairs))
     torch.manual_seed(seed)
     return train_head(base, tokenizer, pairs, out, info, config, progress=progress)
+
+
+def _train_baseline(model, pool, method, out, n, seed, data_dir, config, skip_invalid, progress) -> list[Path]:
+    from .baselines import METHODS, train_baseline
+
+    if method not in METHODS:
+        raise ValueError(f"unknown --method '{method}' (choose from likra, {', '.join(METHODS)})")
+    items = shuffled(pool_items([(resolve_spec(t), d) for t, d in load_pool(pool, data_dir, skip_invalid)]), seed)
+    if n is not None:
+        if n > len(items):
+            raise ValueError(f"n={n} is more than the {len(items)} questions of pool '{pool}'")
+        items = items[:n]
+    base = load_base(model)
+    info = RunInfo(model=model, base_fingerprint=weights_fingerprint(base), pool=pool, head=method,
+                   negatives="near-miss", seed=seed, n_total=len(items))
+    torch.manual_seed(seed)
+    return train_baseline(base, load_tokenizer(model), items, method, out, info, config, progress)
