@@ -7,6 +7,7 @@ import json
 import pytest
 
 from likra.cli import main
+from likra.scoring.table import ScoreTable
 
 
 @pytest.fixture()
@@ -164,9 +165,14 @@ def test_negative_types_table1_config_and_report(tmp_path, tiny_model_dir, quiz,
     run0 = tmp_path / "study" / "curve" / "run0"
     out = tmp_path / "study" / "negtypes"
     assert main(["negtypes", "--model", str(tiny_model_dir), "--curve", str(run0), "--negative", f"irrelevant={tmp_path / 'irrelevant'}",
-                 "--out", str(out), "--quiet"]) == 0
+                 "--baseline", f"alone-neg={tmp_path / 'negative'}", "--out", str(out), "--quiet"]) == 0
     acc = json.loads((out / "negtypes.json").read_text())
-    assert set(acc["likra"]) == {"near-miss", "irrelevant"}
+    assert set(acc["likra"]) == {"near-miss", "irrelevant"} and set(acc["alone"]) == {"alone-neg"}
+    # a baseline is the adapter scored by itself: here the curve's negative head, so base + table arithmetic agree
+    from likra.rules import Heads, rule_accuracy
+
+    t16 = ScoreTable.load(run0 / "tables" / "n-000016.parquet")
+    assert acc["alone"]["alone-neg"][1][1] == rule_accuracy(t16, "sft", heads=Heads(positive="negative@16"))[0]
     assert [n for n, _, _ in acc["likra"]["irrelevant"]] == [0, 16]
     curve = curve_accuracies(run0)
     assert [tuple(p) for p in acc["likra"]["near-miss"]] == [tuple(p) for p in curve["likra"]]  # the curve's own negative head

@@ -179,21 +179,26 @@ def run_mass(args: argparse.Namespace) -> dict:
 def run_negtypes(args: argparse.Namespace) -> dict:
     from .experiments import negative_type_accuracies, plot_negative_types, score_negative_types
 
-    if not args.curve or not args.negative or not args.out:
-        raise ValueError("negtypes needs --curve, at least one --negative LABEL=RUN and --out (on the command line or in --config)")
-    runs = {}
-    for spec in args.negative:
-        label, sep, run = spec.partition("=")
-        if not sep:
-            raise ValueError(f"--negative '{spec}': write LABEL=RUN_FOLDER, e.g. irrelevant=runs/arc-s0/neg-irrelevant")
-        runs[label] = run
+    if not args.curve or not (args.negative or args.baseline) or not args.out:
+        raise ValueError("negtypes needs --curve, at least one --negative (or --baseline) LABEL=RUN and --out "
+                         "(on the command line or in --config)")
+    runs, baselines = {}, []
+    for flag, specs in (("--negative", args.negative or []), ("--baseline", args.baseline or [])):
+        for spec in specs:
+            label, sep, run = spec.partition("=")
+            if not sep:
+                raise ValueError(f"{flag} '{spec}': write LABEL=RUN_FOLDER, e.g. irrelevant=runs/arc-s0/neg-irrelevant")
+            runs[label] = run
+            if flag == "--baseline":
+                baselines.append(label)
     out = score_negative_types(args.model, args.curve, runs, args.out, args.data_dir, not args.quiet)
-    acc = negative_type_accuracies(args.curve, out, args.curve_label, args.weight)
+    acc = negative_type_accuracies(args.curve, out, args.curve_label, args.weight, baselines=tuple(baselines))
     (Path(out) / "negtypes.json").write_text(json.dumps(acc, indent=1))
     fig = plot_negative_types(acc, Path(out) / "negative-types.png", f"{args.model}: negative types (w={args.weight:g})")
     ns = [n for n, _, _ in acc["sft"]["positive"]]
     print(f"{'rule':<28}" + "".join(f"{n:>8}" for n in ns))
-    rows = [("sft", acc["sft"]["positive"])] + [(f"{r}, {label}", pts) for r in ("likra", "base-likra") for label, pts in acc[r].items()]
+    rows = [("sft", acc["sft"]["positive"])] + [(f"{r}, {label}", pts) for r in ("likra", "base-likra", "alone")
+                                                for label, pts in acc[r].items()]
     for name, pts in rows:
         by_n = {n: a for n, a, _ in pts}
         print(f"{name:<28}" + "".join(f"{by_n[n]:>8.4f}" if n in by_n else f"{'-':>8}" for n in ns))
@@ -332,6 +337,8 @@ def build_parser(with_subparsers: bool = False):
     nt.add_argument("--model", default=DEFAULT_MODEL)
     nt.add_argument("--curve", default=None, help="a scored learning curve (a likra curve OUT/runK folder)")
     nt.add_argument("--negative", action=_ReplaceAppend, metavar="LABEL=RUN", help="a negative training run and its label (repeatable)")
+    nt.add_argument("--baseline", action=_ReplaceAppend, metavar="LABEL=RUN",
+                    help="an adapter run scored by itself at the same points, e.g. dpo=runs/arc-s0/dpo (repeatable)")
     nt.add_argument("--curve-label", default="near-miss", help="the label of the curve's own negative head")
     nt.add_argument("--weight", type=float, default=1.0)
     nt.add_argument("--data-dir", default=None)

@@ -307,17 +307,19 @@ def score_negative_types(model: str, curve_dir: str | os.PathLike, negative_runs
 
 
 def negative_type_accuracies(curve_dir: str | os.PathLike, types_dir: str | os.PathLike, curve_label: str = "near-miss",
-                             weight: float = 1.0, norm: bool = True) -> dict[str, dict[str, list[tuple[int, float, float]]]]:
+                             weight: float = 1.0, norm: bool = True, baselines: tuple[str, ...] = ()
+                             ) -> dict[str, dict[str, list[tuple[int, float, float]]]]:
     """rule ("likra", "base-likra") -> negative type -> [(n, accuracy, stderr)], plus "sft" -> {"positive": ...}:
-    every type paired with the curve's positive head at the same n. Tables only."""
+    every type paired with the curve's positive head at the same n; labels in ``baselines`` (DPO,
+    KTO adapters scored the same way) appear under "alone" only, each scored by itself. Tables only."""
     curve_dir, types_dir = Path(curve_dir), Path(types_dir)
     base = ScoreTable.load(curve_dir / "tables" / "n-000000.parquet")
     b_acc = rule_accuracy(base, "base", norm=norm, heads=Heads())
-    result: dict[str, dict[str, list]] = {"likra": {}, "base-likra": {}, "sft": {"positive": [(0, *b_acc)]}}
+    result: dict[str, dict[str, list]] = {"likra": {}, "base-likra": {}, "sft": {"positive": [(0, *b_acc)]}, "alone": {}}
     curve_tables = {int(p.stem.split("-")[1]): p for p in (curve_dir / "tables").glob("n-*.parquet")}
     sources = {curve_label: None, **{d.name: d for d in sorted(types_dir.iterdir()) if d.is_dir()}} if types_dir.exists() else {curve_label: None}
     for label in sources:
-        for r in ("likra", "base-likra"):
+        for r in (("alone",) if label in baselines else ("likra", "base-likra")):
             result[r][label] = [(0, *b_acc)]
     for n in sorted(curve_tables):
         if n == 0:
@@ -330,6 +332,9 @@ def negative_type_accuracies(curve_dir: str | os.PathLike, types_dir: str | os.P
             elif (d / f"n-{n:06d}.parquet").exists():
                 t, neg = curve_t.concat(ScoreTable.load(d / f"n-{n:06d}.parquet")), f"{label}@{n}"
             else:
+                continue
+            if label in baselines:
+                result["alone"][label].append((n, *rule_accuracy(t, "sft", weight, norm, Heads(positive=neg))))
                 continue
             heads = Heads(base="base", positive=f"positive@{n}", negative=neg)
             for r in ("likra", "base-likra"):
@@ -353,6 +358,8 @@ def plot_negative_types(acc: dict[str, dict[str, list[tuple[int, float, float]]]
         ax.plot([max(n, 8) for n, _, _ in bl], [a for _, a, _ in bl], "--", color=c, alpha=0.6, linewidth=1)
     sft = acc["sft"]["positive"]
     ax.plot([max(n, 8) for n, _, _ in sft], [a for _, a, _ in sft], "-", color="grey", label="sft (positive head)")
+    for label, pts in acc.get("alone", {}).items():
+        ax.plot([max(n, 8) for n, _, _ in pts], [a for _, a, _ in pts], ":^", markersize=4, label=f"{label} (alone)")
     ax.set_xscale("log", base=2)
     ax.set_xlabel("training examples (n = 0 drawn at 8); dashed: base-likra")
     ax.set_ylabel("accuracy (acc_norm)")

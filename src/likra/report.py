@@ -99,9 +99,11 @@ def _negtypes_section(folder: Path, run_dir: Path, figures: list) -> list[str]:
     ns = [n for n, _, _ in acc["sft"]["positive"]]
     md = [f"## Negative types: `{rel}`", "",
           "Likra with the same positive head and negative heads trained on different kinds of negatives; "
-          "Base-Likra uses the base model in place of the positive head (acc_norm, w = 1).", "",
+          "Base-Likra uses the base model in place of the positive head; \"alone\" rows are baseline adapters "
+          "(DPO, KTO) scored by themselves (acc_norm, w = 1).", "",
           "| rule | " + " | ".join(f"n={n}" for n in ns) + " |", "|---" * (len(ns) + 1) + "|"]
-    rows = [("sft", acc["sft"]["positive"])] + [(f"{r}, {label}", pts) for r in ("likra", "base-likra") for label, pts in acc[r].items()]
+    rows = [("sft", acc["sft"]["positive"])] + [(f"{r}, {label}", pts) for r in ("likra", "base-likra", "alone")
+                                                for label, pts in acc.get(r, {}).items()]
     for name, pts in rows:
         by_n = {n: a for n, a, _ in pts}
         md.append(f"| {name} | " + " | ".join(f"{by_n[n]:.4f}" if n in by_n else "-" for n in ns) + " |")
