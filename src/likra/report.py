@@ -152,6 +152,9 @@ def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
         md += [f"Model **{info.get('model')}**, training pool `{info.get('pool')}`, negatives `{info.get('negatives')}`, "
                f"evaluation `{info.get('eval_task')}` (first {info.get('eval_limit') or 'all'} questions), "
                f"seeds {info.get('seeds')}.", ""]
+    findings = run_dir / "findings.md"  # a hand-written reading of the numbers below, if the folder has one
+    if findings.exists():
+        md += [line for line in findings.read_text().splitlines() if not line.startswith("# ")] + [""]
     for path in sorted(run_dir.rglob("table1.json")):
         md += _table1_section(path.parent, run_dir)
     for path in sorted(run_dir.rglob("curve_accuracies.json")):
