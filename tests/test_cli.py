@@ -184,6 +184,8 @@ def test_negative_types_table1_config_and_report(tmp_path, tiny_model_dir, quiz,
     assert row["n_train"] == 16 and row["n_items"] == 20
     assert row["likra"]["acc_norm"] == curve["likra"][-1][1] and row["sft"]["acc_norm"] == curve["sft"][-1][1]
     assert 0.0 <= row["likra"]["auroc_wrong"] <= 1.0
+    cal = row["likra_calibration"]  # the fitted temperature can only lower the dev half's NLL; held out it is reported as is
+    assert cal["temperature"] > 0 and cal["heldout_nll_t1"] > 0 and cal["heldout_nll_fitted"] > 0
 
     assert main(["report", str(tmp_path / "study")]) == 0
     md = (tmp_path / "study" / "report.md").read_text()

@@ -408,17 +408,34 @@ def table1_row(path: str | os.PathLike, weight: float = 1.0) -> dict:
         a, se = accuracy(choose(scores), gold)
         row[rule] = {"acc_norm": a, "stderr": se, "auroc_wrong": auroc_wrong(scores, gold)}
         row["n_items"] = len(gold)
+    row["likra_calibration"] = _calibration(*rule_scores(t, "likra", weight, True, heads))
     return row
 
 
+def _calibration(scores, gold) -> dict:
+    """Softmax over the options of the Likra scores: the temperature fitted on the even-numbered
+    items (the dev half), and the gold options' mean NLL on the odd-numbered ones at T = 1 and at
+    the fitted T."""
+    import math
+
+    from .rules import fit_temperature, softmax_probs
+
+    dev, test = scores[0::2], scores[1::2]
+    t = fit_temperature(dev, gold[0::2])
+    nll = lambda temp: float(-sum(math.log(max(p[g], 1e-300)) for p, g in zip(softmax_probs(test, temp), gold[1::2])) / len(test))  # noqa: E731
+    return {"temperature": t, "heldout_nll_t1": nll(1.0), "heldout_nll_fitted": nll(t)}
+
+
 def table1_markdown(rows: list[dict], paper: list[dict] | None = None) -> str:
-    lines = ["| model | benchmark | items | n train | base | + (SFT) | - (Base-Likra) | Likra | DExperts | AUROC SFT / Likra |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | benchmark | items | n train | base | + (SFT) | - (Base-Likra) | Likra | DExperts | AUROC SFT / Likra "
+             "| Likra T; held-out NLL T=1 / fitted |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cell = lambda k: f"{r[k]['acc_norm']:.4f} ± {r[k]['stderr']:.3f}"  # noqa: E731
         lines.append(f"| {r['model']} | {r['task']} ({r['shots']}-shot) | {r['n_items']} | {r['n_train']} | {cell('base')} | "
                      f"{cell('sft')} | {cell('base-likra')} | {cell('likra')} | {cell('dexperts')} | "
-                     f"{r['sft']['auroc_wrong']:.3f} / {r['likra']['auroc_wrong']:.3f} |")
+                     f"{r['sft']['auroc_wrong']:.3f} / {r['likra']['auroc_wrong']:.3f} | "
+                     f"{r['likra_calibration']['temperature']:.3f}; {r['likra_calibration']['heldout_nll_t1']:.3f} / "
+                     f"{r['likra_calibration']['heldout_nll_fitted']:.3f} |")
     if paper:
         lines += ["", "The paper's published numbers, for reference (its models, its protocol; copied from the source named):", "",
                   "| model | benchmark | base | + | - | source |", "|---|---|---|---|---|---|"]

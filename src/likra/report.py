@@ -137,7 +137,8 @@ def _table1_section(folder: Path, run_dir: Path) -> list[str]:
     return [f"## Table 1: `{folder.relative_to(run_dir) if folder != run_dir else '.'}`", "",
             "acc_norm ± stderr at the last training size of each run; + is the positive head (SFT), - the base model "
             "with the negative head (Base-Likra), DExperts `L_base + (L+ - L-)`. AUROC: each rule's score as a "
-            "detector of wrong options (option level; 0.5 is chance).", "",
+            "detector of wrong options (option level; 0.5 is chance). Calibration: softmax of the Likra scores over the "
+            "options, temperature T fitted on the even-numbered items, gold NLL on the odd-numbered ones.", "",
             *table1_markdown(data["rows"], data.get("paper")).splitlines(), ""] + _command_lines(folder)
 
 
