@@ -155,7 +155,14 @@ def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
                f"seeds {info.get('seeds')}.", ""]
     findings = run_dir / "findings.md"  # a hand-written reading of the numbers below, if the folder has one
     if findings.exists():
-        md += [line for line in findings.read_text().splitlines() if not line.startswith("# ")] + [""]
+        for line in findings.read_text().splitlines():
+            if line.startswith("# "):
+                continue
+            if md and md[-1] and line.strip() and not line.lstrip().startswith(("-", "|", "#")) and not md[-1].startswith(("|", "#")):
+                md[-1] += " " + line.strip()  # one paragraph or list item per line, for the HTML page
+            else:
+                md.append(line)
+        md.append("")
     for path in sorted(run_dir.rglob("table1.json")):
         md += _table1_section(path.parent, run_dir)
     for path in sorted(run_dir.rglob("curve_accuracies.json")):
