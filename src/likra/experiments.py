@@ -114,9 +114,16 @@ def plot_curve(curves: dict[str, dict[str, list[tuple[int, float, float]]]], pat
     ax.set_xscale("log", base=2)
     ax.set_xlabel("training examples (n = 0 drawn at 8)")
     ax.set_ylabel("accuracy (acc_norm)")
+    return _finish(fig, ax, path, title)
+
+
+def _finish(fig, ax, path, title: str) -> Path:
+    """The common end of every figure: title, grid, legend, saved as PNG."""
+    import matplotlib.pyplot as plt
+
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -153,13 +160,7 @@ def plot_sweep(sweeps: dict[int, list[tuple[float, float, float]]], path: str | 
         ax.plot([w for w, _, _ in pts], [a for _, a, _ in pts], "-o", markersize=3, label=f"n={n}")
     ax.set_xlabel("negative-head weight w")
     ax.set_ylabel("accuracy (acc_norm)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _finish(fig, ax, path, title)
 
 
 # ---- likelihood mass (paper figures 2 and 6) ---------------------------------------------------
@@ -363,13 +364,7 @@ def plot_negative_types(acc: dict[str, dict[str, list[tuple[int, float, float]]]
     ax.set_xscale("log", base=2)
     ax.set_xlabel("training examples (n = 0 drawn at 8); dashed: base-likra")
     ax.set_ylabel("accuracy (acc_norm)")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _finish(fig, ax, path, title)
 
 
 # ---- Table 1: base / + / - per model x benchmark -----------------------------------------------

@@ -45,11 +45,7 @@ def train(
     if head == "positive" and negatives:
         raise ValueError("negatives apply to the negative head only")
     source = negatives or "near-miss"
-    items = shuffled(pool_items([(resolve_spec(t), d) for t, d in load_pool(pool, data_dir, skip_invalid)]), seed)
-    if n is not None:
-        if n > len(items):
-            raise ValueError(f"n={n} is more than the {len(items)} questions of pool '{pool}'")
-        items = items[:n]
+    items = pool_order(pool, seed, n, data_dir, skip_invalid)
     base = load_base(model)
     tokenizer = load_tokenizer(model)
     if head == "positive":
@@ -74,16 +70,22 @@ def train(
     return train_head(base, tokenizer, pairs, out, info, config, progress=progress)
 
 
-def _train_baseline(model, pool, method, out, n, seed, data_dir, config, skip_invalid, progress) -> list[Path]:
-    from .baselines import METHODS, train_baseline
-
-    if method not in METHODS:
-        raise ValueError(f"unknown --method '{method}' (choose from likra, {', '.join(METHODS)})")
+def pool_order(pool: str, seed: int, n: int | None, data_dir, skip_invalid: bool = False):
+    """The pool's questions in the seed's order, the first ``n`` of them: what every head and baseline trains on."""
     items = shuffled(pool_items([(resolve_spec(t), d) for t, d in load_pool(pool, data_dir, skip_invalid)]), seed)
     if n is not None:
         if n > len(items):
             raise ValueError(f"n={n} is more than the {len(items)} questions of pool '{pool}'")
         items = items[:n]
+    return items
+
+
+def _train_baseline(model, pool, method, out, n, seed, data_dir, config, skip_invalid, progress) -> list[Path]:
+    from .baselines import METHODS, train_baseline
+
+    if method not in METHODS:
+        raise ValueError(f"unknown --method '{method}' (choose from likra, {', '.join(METHODS)})")
+    items = pool_order(pool, seed, n, data_dir, skip_invalid)
     base = load_base(model)
     info = RunInfo(model=model, base_fingerprint=weights_fingerprint(base), pool=pool, head=method,
                    negatives="near-miss", seed=seed, n_total=len(items))
