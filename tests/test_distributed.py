@@ -69,3 +69,31 @@ def test_two_processes_train_the_same_adapter(tmp_path, setup):
     one = json.loads((tmp_path / "one" / "run.json").read_text())
     two = json.loads((tmp_path / "two" / "run.json").read_text())
     assert abs(one["final_loss"] - two["final_loss"]) < 1e-5
+
+
+@pytest.mark.parametrize("name", ["multi-gpu", "fsdp", "deepspeed-zero3"])
+def test_accelerate_configs_are_valid(name):
+    """The documented 7B configs load with accelerate's own config reader (no unknown keys)."""
+    from pathlib import Path
+
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    path = Path(__file__).parents[1] / "configs" / "accelerate" / f"{name}.yaml"
+    cfg = ClusterConfig.from_yaml_file(str(path))
+    expected = {"multi-gpu": "MULTI_GPU", "fsdp": "FSDP", "deepspeed-zero3": "DEEPSPEED"}[name]
+    assert str(cfg.distributed_type).endswith(expected)
+
+
+def test_sharding_launch_warns_for_likra_loops(monkeypatch, capsys, tmp_path):
+    """likra's own loops replicate the model: a launcher that asks for FSDP is told so."""
+    from likra.distributed import sharding_requested
+
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    assert sharding_requested() == "FSDP"
+    main(["report", str(tmp_path)])
+    assert "plain data parallel" in capsys.readouterr().err
+    monkeypatch.delenv("ACCELERATE_USE_FSDP")
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    assert sharding_requested() == "DeepSpeed"
+    monkeypatch.delenv("ACCELERATE_USE_DEEPSPEED")
+    assert sharding_requested() is None

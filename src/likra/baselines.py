@@ -69,7 +69,8 @@ def train_baseline(base, tokenizer, items, method: str, out: str | os.PathLike, 
                   lr_scheduler_type="constant", num_train_epochs=config.epochs, weight_decay=config.weight_decay,
                   max_grad_norm=config.max_grad_norm or 0.0, logging_steps=1, save_strategy="no", report_to=[],
                   seed=info.seed, disable_tqdm=not progress, use_cpu=not base.device.type == "cuda",
-                  max_length=config.max_length, bf16=config.bf16)
+                  max_length=config.max_length, bf16=config.bf16,
+                  gradient_checkpointing=False)  # TRL turns it on by default; the heads do not recompute either
     saved: list[Path] = []
 
     class CurveCheckpoints(TrainerCallback):

@@ -426,9 +426,14 @@ def main(argv: list[str] | None = None) -> int:
     from .training import TrainingDiverged
 
     t0 = time.time()
-    from .distributed import init_from_env
+    from .distributed import init_from_env, sharding_requested
 
     rank, _ = init_from_env()  # a no-op unless started by a launcher (accelerate launch, torchrun)
+    sharding = sharding_requested()
+    if sharding and rank == 0 and not (args.command == "train" and getattr(args, "method", None) not in (None, "likra")):
+        print(f"likra {args.command}: warning: the launcher asked for {sharding}, which only the TRL baselines "
+              "(likra train --method dpo|kto) use; this command runs plain data parallel with a full model "
+              "copy per process (configs/accelerate/multi-gpu.yaml is its config)", file=sys.stderr)
     try:
         if args.command == "eval":
             results = run_eval(args)

@@ -22,6 +22,17 @@ def init_from_env() -> tuple[int, int]:
     return rank_world()
 
 
+def sharding_requested() -> str | None:
+    """The sharding backend an ``accelerate launch`` config asked for (FSDP or DeepSpeed), if any.
+
+    Only the TRL baselines (HF Trainer) honour it; likra's own loops replicate the model."""
+    if os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true":
+        return "FSDP"
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
+        return "DeepSpeed"
+    return None
+
+
 def rank_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
