@@ -1,12 +1,16 @@
 """likra's head training vs the seed paper's recipe (HF Trainer + PEFT + DataCollatorForSeq2Seq),
 side by side in one run, on the same examples in the same order with the same hyperparameters.
 
-    python benchmarks/training.py [--data-dir ../shared/data] [--n 128] [--pool arc]
+    python benchmarks/training.py [--data-dir ../shared/data] [--n 128] [--pool arc] [--repeat 3]
 
 SmolLM2-135M, positive pairs of the paper's ARC pool (seeded order, first N), LoRA r=8 alpha=8 on
 the MLP projections, AdamW lr 1e-4 constant, batch 8, one epoch, gradient clipping 1.0. Each
 trainer runs in its own process (peak memory = that run's VmHWM). Prints non-padding tokens/s of
 each, the ratio, the recipe's padding share, each run's loss per step and final loss.
+
+A shared two-core machine drifts by +-15% from minute to minute, so the engines run in rounds
+(``--repeat``), each round in a new order, and the figures are medians over rounds; the ratio is
+also given per round (each round's engines ran within a few minutes of each other).
 """
 
 from __future__ import annotations
@@ -126,24 +130,33 @@ def main() -> None:
     p.add_argument("--data-dir", default=os.environ.get("LIKRA_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data")))
     p.add_argument("--pool", default="arc")
     p.add_argument("--n", type=int, default=128)
+    p.add_argument("--repeat", type=int, default=3, help="rounds of all engines (figures are medians)")
+    p.add_argument("--engines", default="hf-trainer,likra,likra-compile,likra-bf16")
     p.add_argument("--worker", default=None)
     args = p.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.data_dir, args.pool, args.n)))
         return
+    import statistics
     import tempfile
 
-    results = {}
-    for engine in ("hf-trainer", "likra", "likra-compile", "likra-bf16"):
-        # a fresh compile cache per run: the compile time counted is that of a first run on a new machine
-        cache = tempfile.mkdtemp(prefix="likra-inductor-")
-        env = dict(os.environ, TQDM_DISABLE="1", TOKENIZERS_PARALLELISM="false", TORCHINDUCTOR_CACHE_DIR=cache)
-        out = subprocess.run([sys.executable, __file__, "--worker", engine, "--data-dir", args.data_dir, "--pool", args.pool,
-                              "--n", str(args.n)], capture_output=True, text=True, env=env)
-        if out.returncode != 0:
-            raise SystemExit(f"{engine} failed:\n{out.stderr[-3000:]}")
-        results[engine] = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"# training benchmark: {MODEL}, pool {args.pool}, first {args.n} positive pairs, batch 8, LoRA r=8 on MLP, {os.cpu_count()} CPUs")
+    engines = args.engines.split(",")
+    rounds: dict[str, list[dict]] = {e: [] for e in engines}
+    for r in range(args.repeat):
+        for engine in engines[r % len(engines):] + engines[:r % len(engines)]:  # a new order each round
+            # a fresh compile cache per run: the compile time counted is that of a first run on a new machine
+            cache = tempfile.mkdtemp(prefix="likra-inductor-")
+            env = dict(os.environ, TQDM_DISABLE="1", TOKENIZERS_PARALLELISM="false", TORCHINDUCTOR_CACHE_DIR=cache)
+            out = subprocess.run([sys.executable, __file__, "--worker", engine, "--data-dir", args.data_dir, "--pool", args.pool,
+                                  "--n", str(args.n)], capture_output=True, text=True, env=env)
+            if out.returncode != 0:
+                raise SystemExit(f"{engine} failed:\n{out.stderr[-3000:]}")
+            rounds[engine].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    med = lambda e, k: statistics.median(r[k] for r in rounds[e])  # noqa: E731
+    results = {e: {**rounds[e][0], **{k: med(e, k) for k in ("steady_tokens_per_s", "tokens_per_s", "warmup_seconds", "seconds",
+                                                                 "peak_rss_mb")}} for e in engines}
+    print(f"# training benchmark: {MODEL}, pool {args.pool}, first {args.n} positive pairs, batch 8, LoRA r=8 on MLP, "
+          f"{os.cpu_count()} CPUs, {args.repeat} rounds (medians)")
     print("likra: fp32 (the default); likra-compile: fp32 with compiled decoder layers (--compile); likra-bf16: bf16 autocast; "
           f"steady: non-padding tokens/s after the first {WARMUP_STEPS} steps (which hold the compilation)")
     print(f"{'engine':<13}{'steady tok/s':>13}{'overall tok/s':>14}{'first steps s':>14}{'seconds':>9}{'s/step':>8}"
@@ -152,12 +165,17 @@ def main() -> None:
         steps = len(r["losses"])
         print(f"{name:<13}{r['steady_tokens_per_s']:>13.1f}{r['tokens_per_s']:>14.1f}{r['warmup_seconds']:>14.1f}{r['seconds']:>9.1f}"
               f"{r['seconds'] / steps:>8.2f}{r['padding_share']:>8.0%}{r['final_loss']:>11.4f}{r['peak_rss_mb']:>9.0f}")
+    if "hf-trainer" not in results:
+        return
     ref = results["hf-trainer"]
-    print("\nspeed ratio to the HF Trainer recipe (steady / overall):")
-    for name in ("likra", "likra-compile", "likra-bf16"):
+    print("\nspeed ratio to the HF Trainer recipe (steady / overall; medians, then each round's steady ratio):")
+    others = [e for e in engines if e != "hf-trainer"]
+    for name in others:
         r = results[name]
-        print(f"  {name:<12} {r['steady_tokens_per_s'] / ref['steady_tokens_per_s']:.2f}x / {r['tokens_per_s'] / ref['tokens_per_s']:.2f}x")
-    for name in ("likra", "likra-compile"):
+        per_round = [a["steady_tokens_per_s"] / b["steady_tokens_per_s"] for a, b in zip(rounds[name], rounds["hf-trainer"])]
+        print(f"  {name:<14}{r['steady_tokens_per_s'] / ref['steady_tokens_per_s']:.2f}x / {r['tokens_per_s'] / ref['tokens_per_s']:.2f}x"
+              f"   rounds: {', '.join(f'{x:.2f}x' for x in per_round)}")
+    for name in [e for e in others if e != "likra-bf16"]:
         diffs = [abs(a - b) for a, b in zip(ref["losses"], results[name]["losses"])]
         print(f"per-step loss, {name} vs HF Trainer: max |diff| {max(diffs):.2e} over {len(diffs)} steps "
               f"(first {ref['losses'][0]:.4f} vs {results[name]['losses'][0]:.4f})")

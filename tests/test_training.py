@@ -158,6 +158,45 @@ def test_compiled_training_matches_eager(tmp_path, tiny_tokenizer, tiny_bos_toke
     assert abs(runs[True]["loss_last_step"] - runs[False]["loss_last_step"]) < 1e-5
 
 
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_segment_attention_matches_the_masked_row(tmp_path, tiny_tokenizer, tiny_bos_tokenizer, arch):
+    """Attention per example (right-padded, unmasked causal kernel) computes what the packed row's
+    block-diagonal mask computes: same loss and gradients on examples of different lengths (the
+    Gemma-3 ones longer than its sliding window of 8), same adapters after training, and the base
+    model handed back with its own attention implementation."""
+    from conftest import make_gemma3, make_llama
+
+    from likra.training import use_segment_attention
+
+    tok = tiny_tokenizer if arch == "llama" else tiny_bos_tokenizer
+    make = (lambda: make_llama(len(tok))) if arch == "llama" else (lambda: make_gemma3(len(tok)))
+    pairs = positive_pairs(make_items(24))
+    exs = encode_pairs(pairs[:8], tok, 2048)
+    assert len({len(e.input_ids) for e in exs}) > 1
+    lm = make()
+    window = getattr(lm.config, "sliding_window", None) if arch == "gemma3" else None
+    assert window is None or max(len(e.input_ids) for e in exs) > window
+    grads = {}
+    for mode in ("mask", "segments"):
+        before = use_segment_attention(lm) if mode == "segments" else None
+        assert (before is not None) == (mode == "segments")  # the segment path really runs
+        lm.zero_grad()
+        loss, _ = batch_loss(lm, exs, window, False)
+        loss.backward()
+        grads[mode] = (loss.item(), {k: p.grad.clone() for k, p in lm.named_parameters() if p.grad is not None})
+        if before is not None:
+            lm.set_attn_implementation(before)
+    assert abs(grads["mask"][0] - grads["segments"][0]) < 1e-5
+    for k, g in grads["mask"][1].items():
+        assert torch.allclose(g, grads["segments"][1][k], atol=1e-5), k
+    for mode in ("mask", "segments"):
+        base = make()
+        impl = base.config._attn_implementation
+        train_head(base, tok, pairs, tmp_path / mode, info(), TrainConfig(lr=1e-2, attention=mode), progress=False)
+        assert base.config._attn_implementation == impl
+    assert_same_adapter(tmp_path / "mask" / "n-000024", tmp_path / "segments" / "n-000024", tol=1e-5)
+
+
 def test_nan_loss_stops_without_checkpoint(tmp_path, tiny_tokenizer):
     from conftest import make_llama
 

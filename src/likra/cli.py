@@ -394,6 +394,8 @@ def build_parser(with_subparsers: bool = False):
     h.add_argument("--compile", action="store_const", const=True, default=None,
                    help="torch.compile the decoder layers (pays ~30 s once; worth it for runs of thousands of examples)")
     h.add_argument("--state-every", dest="state_every", type=int, help="steps between resume states")
+    h.add_argument("--attention", choices=("segments", "mask"),
+                   help="segments (default): attention within each example; mask: the packed row under one mask")
     for name, sp in (("eval", e), ("curve", c), ("sweep", w), ("mass", ms), ("negtypes", nt), ("table1", tb)):
         sp.add_argument("--config", default=None, help="YAML file of this command's options (flags override it)")
         subs[name] = sp

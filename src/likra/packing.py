@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 class Encoder:
@@ -66,3 +67,57 @@ def attention_masks(segment: torch.Tensor, position: torch.Tensor, dtype: torch.
         return full
     return {"full_attention": full, "sliding_attention": build_mask(segment, position, dtype, window)}
 
+
+
+# --- attention one segment at a time (training) ---------------------------------------------------
+# A packed row of S examples of ~L tokens attends through a T x T mask (T = S * L) of which only the
+# S causal diagonal blocks are open: S times the attention work that is needed, on a masked kernel.
+# Training packs independent examples (no shared prefixes), so the row can instead be laid out as
+# S right-padded sequences for the attention alone: the pad slots copy a real token, sit after the
+# real ones and so are seen only by pad queries, whose outputs are dropped; the unmasked causal
+# kernel then computes exactly the per-example attention. Everything else runs on the packed row.
+
+SEGMENT_ATTENTION = "likra_segments"
+
+
+class Segments:
+    """Where each example of a packed row sits, in the [S, Lmax] layout the attention uses."""
+
+    def __init__(self, lengths: list[int], device: torch.device | str = "cpu"):
+        self.lengths, self.lmax = lengths, max(lengths)
+        starts = torch.tensor([0] + lengths[:-1]).cumsum(0)
+        j = torch.arange(self.lmax)
+        length = torch.tensor(lengths)
+        self.gather = (starts[:, None] + torch.minimum(j[None, :], length[:, None] - 1)).to(device)  # [S, Lmax]
+        valid = (j[None, :] < length[:, None]).reshape(-1)
+        self.scatter = valid.nonzero().squeeze(1).to(device)  # flat [S*Lmax] slots of the packed tokens, in order
+
+
+def segment_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling: float | None = None,
+                      sliding_window: int | None = None, softcap: float | None = None, **kwargs):
+    """An attention function for transformers' ``AttentionInterface`` (query [1, H, T, d], key and
+    value [1, KVH, T, d]; returns [1, T, H, d]) that attends within each segment of ``likra_segments``."""
+    seg: Segments = kwargs["likra_segments"]
+    if softcap is not None:
+        raise NotImplementedError("segment attention has no logit soft-capping; train with the masked path")
+    S, L = seg.gather.shape
+    H, KVH, d = query.shape[1], key.shape[1], query.shape[-1]
+    q = query[0][:, seg.gather].transpose(0, 1)  # [S, H, L, d]
+    k = key[0][:, seg.gather].transpose(0, 1)
+    v = value[0][:, seg.gather].transpose(0, 1)
+    if KVH != H:
+        k = k[:, :, None].expand(S, KVH, H // KVH, L, d).reshape(S, H, L, d)
+        v = v[:, :, None].expand(S, KVH, H // KVH, L, d).reshape(S, H, L, d)
+    mask = None
+    if sliding_window is not None and L > sliding_window:  # a segment longer than the window: mask it in
+        i = torch.arange(L, device=q.device)
+        mask = (i[:, None] >= i[None, :]) & (i[:, None] - i[None, :] < sliding_window)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=mask is None, scale=scaling)
+    out = out.transpose(1, 2).reshape(S * L, H, d)[seg.scatter]
+    return out.unsqueeze(0), None
+
+
+def register_segment_attention() -> None:
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(SEGMENT_ATTENTION, segment_attention)

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from .distributed import all_reduce_sum, barrier, rank_world
 from .negatives import Pair
-from .packing import Encoder, attention_masks
+from .packing import SEGMENT_ATTENTION, Encoder, Segments, attention_masks, register_segment_attention
 from .provenance import versions
 
 # peft still reads a transformers attribute deprecated in 5.x; the warning says nothing to our users
@@ -83,6 +83,9 @@ class TrainConfig:
     # (~30-40 s on two cores with a cold cache) outweighs its gain on runs of a few hundred steps
     compile: bool = False
     state_every: int = 10  # steps between resume states
+    # "segments": attention runs per example on the unmasked causal kernel (packing.segment_attention);
+    # "mask": one block-diagonal mask over the packed row (any architecture, S times the attention work)
+    attention: str = "segments"
     max_length: int = 2048
 
 
@@ -165,10 +168,15 @@ def batch_loss(lm, examples: list[Example], window: int | None, bf16: bool,
     param = next(lm.parameters())
     dev = param.device
     dtype = torch.bfloat16 if bf16 else param.dtype
-    masks = attention_masks(seg, pos, dtype, window)
-    masks = {k: m.to(dev) for k, m in masks.items()} if isinstance(masks, dict) else masks.to(dev)
+    extra = {}
+    if lm.config._attn_implementation == SEGMENT_ATTENTION:
+        masks, extra["likra_segments"] = None, Segments([len(e.input_ids) for e in examples], dev)
+    else:
+        masks = attention_masks(seg, pos, dtype, window)
+        masks = {k: m.to(dev) for k, m in masks.items()} if isinstance(masks, dict) else masks.to(dev)
     with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-        hidden = lm.get_decoder()(input_ids=ids.to(dev), attention_mask=masks, position_ids=pos.to(dev), use_cache=False).last_hidden_state
+        hidden = lm.get_decoder()(input_ids=ids.to(dev), attention_mask=masks, position_ids=pos.to(dev), use_cache=False,
+                                  **extra).last_hidden_state
         logits = lm.get_output_embeddings()(hidden[0, loss_pos.to(dev)])
     softcap = getattr(lm.config, "final_logit_softcapping", None)
     logits = logits.float()
@@ -177,6 +185,21 @@ def batch_loss(lm, examples: list[Example], window: int | None, bf16: bool,
     if denominator is None:
         return F.cross_entropy(logits, targets.to(dev)), ids.shape[1]
     return F.cross_entropy(logits, targets.to(dev), reduction="sum") / denominator, ids.shape[1]
+
+
+def use_segment_attention(lm) -> str | None:
+    """Switch ``lm`` to per-example attention; returns the implementation to restore, or None where
+    the architecture does not dispatch through transformers' attention interface (then the masked
+    path is used)."""
+    before = lm.config._attn_implementation
+    if getattr(lm.config, "attn_logit_softcapping", None):
+        return None
+    register_segment_attention()
+    try:
+        lm.set_attn_implementation(SEGMENT_ATTENTION)
+    except (ValueError, AttributeError, NotImplementedError):
+        return None
+    return before
 
 
 def compile_layers(lm) -> list:
@@ -195,8 +218,8 @@ def uncompile_layers(layers: list) -> None:
 
 
 def _config_key(info: RunInfo, pairs: list[Pair]) -> str:
-    # whether layers are compiled changes no result beyond float rounding: not part of the key
-    cfg = {k: v for k, v in info.config.items() if k != "compile"}
+    # compiling the layers or the attention layout changes no result beyond float rounding: not part of the key
+    cfg = {k: v for k, v in info.config.items() if k not in ("compile", "attention")}
     h = hashlib.sha256(json.dumps({**asdict(info), "config": cfg, "n_pairs": len(pairs)}, sort_keys=True).encode())
     for p in pairs:
         h.update(f"{p.question_id}\x00{p.context}\x00{p.answer}\x01".encode())
@@ -259,6 +282,7 @@ def train_head(
     layer_types = getattr(lm.config, "layer_types", None) or []
     window = getattr(lm.config, "sliding_window", None) if "sliding_attention" in layer_types else None
 
+    attn_before = use_segment_attention(lm) if config.attention == "segments" else None
     compiled = compile_layers(lm) if config.compile else []
     step, history = 0, []
     if (out / "state.json").exists():
@@ -318,6 +342,8 @@ def train_head(
                 barrier()
     finally:
         uncompile_layers(compiled)  # the base model is the caller's: hand it back as it came
+        if attn_before is not None:
+            lm.set_attn_implementation(attn_before)
     bar.close()
     if rank != 0:
         return sorted(set(saved_dirs))
