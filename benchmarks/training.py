@@ -125,6 +125,38 @@ def worker(engine: str, data_dir: str, pool: str, n: int) -> dict:
             "warmup_seconds": ends[WARMUP_STEPS - 1], "peak_rss_mb": peak_rss_mb(), "n": len(exs)}
 
 
+def matmul_gflop_per_step(data_dir: str, pool: str, n: int) -> tuple[float, float]:
+    """Matrix-product GFLOP per step of each engine, counted from the model's shapes (attention
+    scores and elementwise work left out): forward plus the input-gradient backward of every
+    projection (the frozen weights need no weight gradient; LoRA's rank-8 products are negligible)
+    over the positions each engine computes: likra the examples' real tokens and the vocabulary at
+    answer positions; the recipe every padded position, vocabulary included."""
+    from likra.models import load_base, load_tokenizer
+
+    model, tok = load_base(MODEL), load_tokenizer(MODEL)
+    layer = model.get_decoder().layers[0]
+    per_token_layer = 2 * sum(m.weight.numel() for m in layer.modules() if isinstance(m, torch_linear()))
+    per_token_head = 2 * model.get_output_embeddings().weight.numel()
+    n_layers = len(model.get_decoder().layers)
+    _, exs = examples(data_dir, pool, n, tok)
+    likra = recipe = 0.0
+    for i in range(0, len(exs), 8):
+        b = exs[i:i + 8]
+        real = sum(len(e.input_ids) for e in b)
+        answers = sum(len(e.targets) for e in b)
+        padded = len(b) * max(len(e.input_ids) + 1 for e in b)
+        likra += 2 * (real * n_layers * per_token_layer + answers * per_token_head)
+        recipe += 2 * (padded * n_layers * per_token_layer + padded * per_token_head)
+    steps = -(-len(exs) // 8)
+    return likra / steps / 1e9, recipe / steps / 1e9
+
+
+def torch_linear():
+    import torch
+
+    return torch.nn.Linear
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--data-dir", default=os.environ.get("LIKRA_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data")))
@@ -133,7 +165,25 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3, help="rounds of all engines (figures are medians)")
     p.add_argument("--engines", default="hf-trainer,likra,likra-compile,likra-bf16")
     p.add_argument("--worker", default=None)
+    p.add_argument("--flops", action="store_true", help="only print each engine's matrix-product GFLOP per step")
     args = p.parse_args()
+    if args.flops:
+        ours, theirs = matmul_gflop_per_step(args.data_dir, args.pool, args.n)
+        print(f"matrix products per step (forward + input-gradient backward, attention and elementwise work left out): "
+              f"HF recipe {theirs:.1f} GFLOP, likra {ours:.1f} GFLOP ({theirs / ours:.2f}x fewer)")
+        import torch
+
+        for rows, k, m in ((280, 576, 1536), (280, 1536, 576), (480, 576, 1536), (2048, 576, 1536)):
+            a, w = torch.randn(rows, k), torch.randn(m, k)
+            for _ in range(5):
+                a @ w.t()
+            t0 = time.perf_counter()
+            for _ in range(50):
+                a @ w.t()
+            rate = 2 * rows * k * m * 50 / (time.perf_counter() - t0) / 1e9
+            print(f"fp32 GEMM [{rows}x{k}] @ [{k}x{m}]: {rate:.0f} GFLOP/s "
+                  f"(likra's matrix products alone: {ours / rate:.2f} s per step at this rate)")
+        return
     if args.worker:
         print(json.dumps(worker(args.worker, args.data_dir, args.pool, args.n)))
         return
