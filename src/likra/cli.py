@@ -194,7 +194,8 @@ def run_negtypes(args: argparse.Namespace) -> dict:
     out = score_negative_types(args.model, args.curve, runs, args.out, args.data_dir, not args.quiet)
     acc = negative_type_accuracies(args.curve, out, args.curve_label, args.weight, baselines=tuple(baselines))
     (Path(out) / "negtypes.json").write_text(json.dumps(acc, indent=1))
-    fig = plot_negative_types(acc, Path(out) / "negative-types.png", f"{args.model}: negative types (w={args.weight:g})")
+    what = "negative types" if args.negative else "Likra and " + ", ".join(baselines)
+    fig = plot_negative_types(acc, Path(out) / "negative-types.png", f"{args.model}: {what} (w={args.weight:g})")
     ns = [n for n, _, _ in acc["sft"]["positive"]]
     print(f"{'rule':<28}" + "".join(f"{n:>8}" for n in ns))
     rows = [("sft", acc["sft"]["positive"])] + [(f"{r}, {label}", pts) for r in ("likra", "base-likra", "alone")

@@ -97,7 +97,8 @@ def _negtypes_section(folder: Path, run_dir: Path, figures: list) -> list[str]:
     acc = json.loads((folder / "negtypes.json").read_text())
     rel = folder.relative_to(run_dir)
     ns = [n for n, _, _ in acc["sft"]["positive"]]
-    md = [f"## Negative types: `{rel}`", "",
+    kind = "Baselines beside Likra" if acc.get("alone") and len(acc.get("likra", {})) <= 1 else "Negative types"
+    md = [f"## {kind}: `{rel}`", "",
           "Likra with the same positive head and negative heads trained on different kinds of negatives; "
           "Base-Likra uses the base model in place of the positive head; \"alone\" rows are baseline adapters "
           "(DPO, KTO) scored by themselves (acc_norm, w = 1).", "",
@@ -109,7 +110,7 @@ def _negtypes_section(folder: Path, run_dir: Path, figures: list) -> list[str]:
         md.append(f"| {name} | " + " | ".join(f"{by_n[n]:.4f}" if n in by_n else "-" for n in ns) + " |")
     md += [""] + _command_lines(folder)
     if (folder / "negative-types.png").exists():
-        figures.append((f"Negative types ({rel})", folder / "negative-types.png"))
+        figures.append((f"{kind} ({rel})", folder / "negative-types.png"))
     return md
 
 
