@@ -8,8 +8,10 @@ ten). There is no length-aware reordering: batches are packed without padding in
 
 Work nobody uses is not done:
 
-* a batch is one row: the examples are concatenated, a block-diagonal causal mask keeps them
-  apart and position ids restart at each example, so no padding token goes through the model;
+* a batch is one row: the examples are concatenated with position ids restarting at each, so no
+  padding token goes through the projections and MLPs; attention sees them as a right-padded
+  batch and runs per example on the unmasked causal kernel (``packing.segment_attention``), or,
+  where an architecture does not allow that, through one block-diagonal mask over the row;
 * hidden states are projected onto the vocabulary only at the answer positions, where the loss is.
 
 The loss is the mean negative log-likelihood over the answer tokens of the batch (question tokens
