@@ -131,11 +131,13 @@ def matmul_gflop_per_step(data_dir: str, pool: str, n: int) -> tuple[float, floa
     projection (the frozen weights need no weight gradient; LoRA's rank-8 products are negligible)
     over the positions each engine computes: likra the examples' real tokens and the vocabulary at
     answer positions; the recipe every padded position, vocabulary included."""
+    import torch
+
     from likra.models import load_base, load_tokenizer
 
     model, tok = load_base(MODEL), load_tokenizer(MODEL)
     layer = model.get_decoder().layers[0]
-    per_token_layer = 2 * sum(m.weight.numel() for m in layer.modules() if isinstance(m, torch_linear()))
+    per_token_layer = 2 * sum(m.weight.numel() for m in layer.modules() if isinstance(m, torch.nn.Linear))
     per_token_head = 2 * model.get_output_embeddings().weight.numel()
     n_layers = len(model.get_decoder().layers)
     _, exs = examples(data_dir, pool, n, tok)
@@ -149,12 +151,6 @@ def matmul_gflop_per_step(data_dir: str, pool: str, n: int) -> tuple[float, floa
         recipe += 2 * (padded * n_layers * per_token_layer + padded * per_token_head)
     steps = -(-len(exs) // 8)
     return likra / steps / 1e9, recipe / steps / 1e9
-
-
-def torch_linear():
-    import torch
-
-    return torch.nn.Linear
 
 
 def main() -> None:

@@ -68,7 +68,6 @@ def attention_masks(segment: torch.Tensor, position: torch.Tensor, dtype: torch.
     return {"full_attention": full, "sliding_attention": build_mask(segment, position, dtype, window)}
 
 
-
 # --- attention one segment at a time (training) ---------------------------------------------------
 # A packed row of S examples of ~L tokens attends through a T x T mask (T = S * L) of which only the
 # S causal diagonal blocks are open: S times the attention work that is needed, on a masked kernel.
@@ -84,9 +83,8 @@ class Segments:
     """Where each example of a packed row sits, in the [S, Lmax] layout the attention uses."""
 
     def __init__(self, lengths: list[int], device: torch.device | str = "cpu"):
-        self.lengths, self.lmax = lengths, max(lengths)
         starts = torch.tensor([0] + lengths[:-1]).cumsum(0)
-        j = torch.arange(self.lmax)
+        j = torch.arange(max(lengths))
         length = torch.tensor(lengths)
         self.gather = (starts[:, None] + torch.minimum(j[None, :], length[:, None] - 1)).to(device)  # [S, Lmax]
         valid = (j[None, :] < length[:, None]).reshape(-1)

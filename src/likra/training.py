@@ -284,6 +284,9 @@ def train_head(
     layer_types = getattr(lm.config, "layer_types", None) or []
     window = getattr(lm.config, "sliding_window", None) if "sliding_attention" in layer_types else None
 
+    if config.attention not in ("segments", "mask"):
+        raise ValueError(f"attention '{config.attention}' (from --attention or the config's 'attention:' key): "
+                         f"use 'segments' or 'mask'")
     attn_before = use_segment_attention(lm) if config.attention == "segments" else None
     compiled = compile_layers(lm) if config.compile else []
     step, history = 0, []
