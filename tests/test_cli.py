@@ -57,7 +57,7 @@ def test_errors_are_one_line_messages(tmp_path, tiny_model_dir, capsys):
     assert "not a PEFT adapter folder" in capsys.readouterr().err
 
 
-def test_curve_experiment_caches_and_resumes(tmp_path, tiny_model_dir, quiz):
+def test_curve_experiment_caches_and_resumes(tmp_path, tiny_model_dir, quiz, capsys):
     from likra.experiments import curve_accuracies
 
     for head, extra in (("positive", []), ("negative", ["--negatives", "near-miss"])):
@@ -77,6 +77,19 @@ def test_curve_experiment_caches_and_resumes(tmp_path, tiny_model_dir, quiz):
     assert (tables / "n-000016.parquet").stat().st_mtime_ns == kept
     assert curve_accuracies(tmp_path / "curve" / "run0") == first
     assert (tmp_path / "curve" / "curve.png").exists()
+    # adapters are not kept: a finished curve still re-plots (and joins new seeds) from its tables
+    import shutil
+    shutil.rmtree(tmp_path / "positive")
+    (tmp_path / "curve" / "curve.png").unlink()
+    assert main(args) == 0
+    assert (tables / "n-000016.parquet").stat().st_mtime_ns == kept
+    assert (tmp_path / "curve" / "curve.png").exists()
+    # ... but not with other settings, and not when a table is missing
+    assert main([*args, "--limit", "3"]) == 2
+    assert "limit: None there, 3 asked" in capsys.readouterr().err
+    (tables / "n-000020.parquet").unlink()
+    assert main(args) == 2
+    assert "lacks n=[20]" in capsys.readouterr().err
 
 
 def test_sweep_and_mass(tmp_path, tiny_model_dir, quiz, capsys):

@@ -44,14 +44,16 @@ def score_curve(model: str, task: str, positive_run: str, negative_run: str, out
     from .tasks import load_items
 
     out = Path(out)
+    meta = {"model": model, "task": task, "split": split, "limit": limit, "dtype": dtype, "shots": shots,
+            "positive_run": str(positive_run), "negative_run": str(negative_run)}
+    if _finished_curve(out, meta):
+        return out
     (out / "tables").mkdir(parents=True, exist_ok=True)
     pos, neg = curve_points(positive_run), curve_points(negative_run)
     points = sorted(set(pos) & set(neg))
     items = load_items(task, split, shots, limit, data_dir).items
     base = load_base(model, torch.float32 if dtype == "fp32" else torch.bfloat16)
     tokenizer = load_tokenizer(model)
-    meta = {"model": model, "task": task, "split": split, "limit": limit, "dtype": dtype, "shots": shots,
-            "positive_run": str(positive_run), "negative_run": str(negative_run)}
     base_path = out / "tables" / "n-000000.parquet"
     if not base_path.exists():
         Scorer(base, tokenizer).score(items, ["base"], progress=progress, meta={**meta, "n": 0}).save(base_path)
@@ -69,6 +71,43 @@ def score_curve(model: str, task: str, positive_run: str, negative_run: str, out
             t.save(out / "tables" / f"n-{n:06d}.parquet")
     (out / "curve.json").write_text(json.dumps({**meta, "points": [0] + points}, indent=1))
     return out
+
+
+def _has_adapters(run_dir: str) -> bool:
+    try:
+        return bool(curve_points(run_dir))
+    except FileNotFoundError:
+        return False
+
+
+def _finished_curve(out: Path, wanted: dict) -> bool:
+    """True when out's tables are complete and the runs' adapters are gone.
+
+    Adapters are large and not kept (nor committed); a finished curve must still re-plot, and join
+    new seeds, from its tables alone. While the runs exist they decide, so new points get scored.
+    """
+    if _has_adapters(wanted["positive_run"]) and _has_adapters(wanted["negative_run"]):
+        return False
+    done = out / "curve.json"
+    tables = sorted((out / "tables").glob("n-*.parquet"))
+    if done.exists():
+        meta = json.loads(done.read_text())
+    elif tables:  # curves scored before curve.json was written: the tables carry the same settings
+        meta = {**ScoreTable.load(tables[-1]).meta, "points": [int(t.stem[2:]) for t in tables]}
+        done = tables[-1]
+    else:
+        return False
+    meta["shots"] = meta.get("shots") or 0  # early tables wrote None for zero-shot
+    differ = {k: (meta.get(k), v) for k, v in wanted.items() if meta.get(k) != v}
+    if differ:
+        raise ValueError(f"{done} was scored with other settings ({', '.join(f'{k}: {a} there, {b} asked' for k, (a, b) in differ.items())}); "
+                         f"ask for the same ones or give another --out")
+    missing = [n for n in meta["points"] if not (out / "tables" / f"n-{n:06d}.parquet").exists()]
+    if missing:
+        raise FileNotFoundError(f"{out}/tables lacks n={missing} and {wanted['positive_run']} or {wanted['negative_run']} is gone: "
+                                f"retrain the heads (the same command and seed give the same adapters) to score them")
+    print(f"{out}: all {len(meta['points'])} points cached and the adapters are not on disk; using the tables", file=sys.stderr)
+    return True
 
 
 def curve_accuracies(out: str | os.PathLike, weight: float = 1.0, norm: bool = True) -> dict[str, list[tuple[int, float, float]]]:
