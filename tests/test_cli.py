@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -219,3 +220,21 @@ def test_committed_experiment_configs_parse():
         command = f.stem.rsplit("-", 1)[1]
         args = parse_args([command, "--config", str(f)])
         assert args.command == command and args.config == str(f)
+
+
+def test_paper_rows_are_checked_and_printed(tmp_path):
+    from likra.experiments import load_paper_rows, table1_markdown
+
+    root = Path(__file__).resolve().parents[1]
+    paper = load_paper_rows(root / "configs" / "paper-table1.yaml")
+    assert {r["model"] for r in paper["rows"]} >= {"Mistral-7B-v0.1", "Llama-3.2-3B-Instruct"}
+    md = table1_markdown([], paper)
+    assert "| Mistral-7B-v0.1 | arc_challenge (25-shot) | 0.5998 | 0.6630 | 0.8123 |" in md
+    assert "not checked against the PDF" in md  # the provenance travels with the numbers
+    bad = tmp_path / "paper.yaml"
+    bad.write_text("rows:\n  - {model: m, task: arc_challenge, base: 0.5}\n  - {model: m, task: hellaswag, base: 59.98}\n")
+    with pytest.raises(ValueError, match=r"row 2, field 'base': 59.98 is not an accuracy"):
+        load_paper_rows(bad)
+    bad.write_text("rows:\n  - {model: m, task: arc_challenge, minus: 0.5}\n")
+    with pytest.raises(ValueError, match=r"row 1: unknown field\(s\) \['minus'\]"):
+        load_paper_rows(bad)

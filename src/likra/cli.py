@@ -208,16 +208,12 @@ def run_negtypes(args: argparse.Namespace) -> dict:
 
 
 def run_table1(args: argparse.Namespace) -> list[dict]:
-    import yaml
-
-    from .experiments import table1_markdown, table1_row
+    from .experiments import load_paper_rows, table1_markdown, table1_row
 
     if not args.source:
         raise ValueError("table1 needs at least one --source (a likra eval folder or a scored curve run)")
     rows = [table1_row(src, args.weight) for src in args.source]
-    paper = None
-    if args.paper:
-        paper = (yaml.safe_load(Path(args.paper).read_text()) or {}).get("rows")
+    paper = load_paper_rows(args.paper) if args.paper else None
     md = table1_markdown(rows, paper)
     if args.out:
         out = Path(args.out)

@@ -460,7 +460,32 @@ def _calibration(scores, gold) -> dict:
     return {"temperature": t, "heldout_nll_t1": nll(1.0), "heldout_nll_fitted": nll(t)}
 
 
-def table1_markdown(rows: list[dict], paper: list[dict] | None = None) -> str:
+PAPER_KEYS = {"model", "task", "shots", "base", "sft", "likra"}
+
+
+def load_paper_rows(path: str | os.PathLike) -> dict:
+    """The published rows a Table 1 is set beside: {"note": where they come from, "rows": [...]}.
+
+    Typed in by hand from a paper, so every row is checked: a typo must not become a reference number."""
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
+        raise ValueError(f"{path}: expected a mapping with a 'rows:' list (see configs/paper-table1.yaml)")
+    for i, row in enumerate(data["rows"], 1):
+        where = f"{path}, row {i}"
+        if not isinstance(row, dict) or not {"model", "task"} <= set(row):
+            raise ValueError(f"{where}: each row needs 'model' and 'task'")
+        if set(row) - PAPER_KEYS:
+            raise ValueError(f"{where}: unknown field(s) {sorted(set(row) - PAPER_KEYS)}; use {sorted(PAPER_KEYS)}")
+        for k in ("base", "sft", "likra"):
+            v = row.get(k)
+            if v is not None and not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
+                raise ValueError(f"{where}, field '{k}': {v!r} is not an accuracy in [0, 1] (write 0.5998, not 59.98)")
+    return {"note": str(data.get("source_note", f"from {path}")), "rows": data["rows"]}
+
+
+def table1_markdown(rows: list[dict], paper: dict | None = None) -> str:
     lines = ["| model | benchmark | items | n train | base | + (SFT) | - (Base-Likra) | Likra | DExperts | AUROC SFT / Likra "
              "| Likra T; held-out NLL T=1 / fitted |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -471,9 +496,10 @@ def table1_markdown(rows: list[dict], paper: list[dict] | None = None) -> str:
                      f"{r['likra_calibration']['temperature']:.3f}; {r['likra_calibration']['heldout_nll_t1']:.3f} / "
                      f"{r['likra_calibration']['heldout_nll_fitted']:.3f} |")
     if paper:
-        lines += ["", "The paper's published numbers, for reference (its models, its protocol; copied from the source named):", "",
-                  "| model | benchmark | base | + | - | source |", "|---|---|---|---|---|---|"]
-        for p in paper:
-            f = lambda v: "-" if v is None else f"{v}"  # noqa: E731
-            lines.append(f"| {p['model']} | {p['task']} | {f(p.get('base'))} | {f(p.get('plus'))} | {f(p.get('minus'))} | {p.get('source', '')} |")
+        lines += ["", f"The paper's published numbers, for reference (its models and protocol; {paper['note']}):", "",
+                  "| model | benchmark | base | + (SFT) | Likra |", "|---|---|---|---|---|"]
+        for p in paper["rows"]:
+            f = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+            shots = f" ({p['shots']}-shot)" if p.get("shots") is not None else ""
+            lines.append(f"| {p['model']} | {p['task']}{shots} | {f(p.get('base'))} | {f(p.get('sft'))} | {f(p.get('likra'))} |")
     return "\n".join(lines) + "\n"
