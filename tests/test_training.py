@@ -17,7 +17,8 @@ import torch.nn.functional as F
 
 from likra.negatives import negative_pairs, positive_pairs, shuffled
 from likra.tasks.base import Item
-from likra.training import RunInfo, TrainConfig, TrainingDiverged, batch_bounds, batch_loss, checkpoint_sizes, encode_pairs, train_head
+from likra.training import (RunInfo, TrainConfig, TrainingDiverged, batch_bounds, batch_loss, checkpoint_sizes, default_targets,
+                            encode_pairs, train_head)
 
 ANSWERS = ["carbon dioxide", "oxygen", "nitrogen", "water", "erosion", "rain", "the Sun", "Mars", "a roof", "skis"]
 
@@ -197,6 +198,43 @@ def test_segment_attention_matches_the_masked_row(tmp_path, tiny_tokenizer, tiny
     assert_same_adapter(tmp_path / "mask" / "n-000024", tmp_path / "segments" / "n-000024", tol=1e-5)
     with pytest.raises(ValueError, match="attention 'segment'"):  # a typo is refused, not silently masked
         train_head(make(), tok, pairs, tmp_path / "typo", info(), TrainConfig(attention="segment"), progress=False)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_fused_lora_is_peft_lora(tiny_tokenizer, tiny_bos_tokenizer, arch):
+    """The fused LoRA forward computes PEFT's function: same loss and LoRA gradients (scaling 2 here,
+    so the alpha/r factor is exercised), a layer it cannot cover keeps PEFT's forward, and unfusing
+    hands back PEFT's own forward."""
+    from conftest import make_gemma3, make_llama
+    from peft import LoraConfig, get_peft_model
+
+    from likra.fused import fuse_lora, unfuse_lora
+
+    tok = tiny_tokenizer if arch == "llama" else tiny_bos_tokenizer
+    lm = make_llama(len(tok)) if arch == "llama" else make_gemma3(len(tok))
+    window = getattr(lm.config, "sliding_window", None) if arch == "gemma3" else None
+    model = get_peft_model(lm, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=default_targets(lm)))
+    torch.manual_seed(1)
+    for name, p in model.named_parameters():
+        if "lora_B" in name:  # B starts at zero: give it values so the low-rank path counts
+            torch.nn.init.normal_(p, std=0.1)
+    exs = encode_pairs(positive_pairs(make_items(8)), tok, 2048)
+    grads = {}
+    for fused_mode in (False, True):
+        fused = fuse_lora(model) if fused_mode else []
+        assert bool(fused) == fused_mode and all("forward" in m.__dict__ for m in fused)
+        model.zero_grad()
+        loss, _ = batch_loss(model.get_base_model(), exs, window, False)
+        loss.backward()
+        grads[fused_mode] = (loss.item(), {k: p.grad.clone() for k, p in model.named_parameters() if p.requires_grad})
+        unfuse_lora(fused)
+    assert not any("forward" in m.__dict__ for m in model.modules())
+    assert abs(grads[True][0] - grads[False][0]) < 1e-5
+    assert set(grads[True][1]) == set(grads[False][1])
+    for k, g in grads[False][1].items():
+        assert torch.allclose(g, grads[True][1][k], atol=1e-6), k
+    model.base_model.disable_adapter_layers()  # adapters off: PEFT's forward (the base alone) must stay
+    assert fuse_lora(model) == []
 
 
 def test_nan_loss_stops_without_checkpoint(tmp_path, tiny_tokenizer):

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 
 class Encoder:
@@ -83,35 +82,56 @@ class Segments:
     """Where each example of a packed row sits, in the [S, Lmax] layout the attention uses."""
 
     def __init__(self, lengths: list[int], device: torch.device | str = "cpu"):
-        starts = torch.tensor([0] + lengths[:-1]).cumsum(0)
-        j = torch.arange(max(lengths))
-        length = torch.tensor(lengths)
-        self.gather = (starts[:, None] + torch.minimum(j[None, :], length[:, None] - 1)).to(device)  # [S, Lmax]
-        valid = (j[None, :] < length[:, None]).reshape(-1)
+        self.shape = (len(lengths), max(lengths))  # [S, Lmax]: segments, padded length
+        j = torch.arange(self.shape[1])
+        valid = (j[None, :] < torch.tensor(lengths)[:, None]).reshape(-1)
         self.scatter = valid.nonzero().squeeze(1).to(device)  # flat [S*Lmax] slots of the packed tokens, in order
+        self._bias: dict = {}
+
+    def bias(self, groups: int, window: int | None, dtype: torch.dtype) -> torch.Tensor:
+        """Additive causal (and sliding-window) mask, [groups * Lmax, Lmax]: one per batch, shared by all layers."""
+        key = (groups, window, dtype)
+        if key not in self._bias:
+            L = self.shape[1]
+            i = torch.arange(L, device=self.scatter.device)
+            ok = i[:, None] >= i[None, :]
+            if window is not None:
+                ok &= i[:, None] - i[None, :] < window
+            bias = torch.zeros(L, L, dtype=dtype, device=ok.device).masked_fill_(~ok, torch.finfo(dtype).min)
+            self._bias[key] = bias.repeat(groups, 1)
+        return self._bias[key]
 
 
 def segment_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling: float | None = None,
                       sliding_window: int | None = None, softcap: float | None = None, **kwargs):
     """An attention function for transformers' ``AttentionInterface`` (query [1, H, T, d], key and
-    value [1, KVH, T, d]; returns [1, T, H, d]) that attends within each segment of ``likra_segments``."""
+    value [1, KVH, T, d]; returns [1, T, H, d]) that attends within each segment of ``likra_segments``.
+
+    Segments are short (tens of tokens), where a fused attention kernel costs more in setup than the
+    arithmetic: plain batched products are faster here. The G query heads that share a key/value head
+    are stacked as rows of one product, so keys and values are never copied per query head."""
     seg: Segments = kwargs["likra_segments"]
     if softcap is not None:
         raise NotImplementedError("segment attention has no logit soft-capping; train with the masked path")
-    S, L = seg.gather.shape
+    if dropout:
+        raise NotImplementedError("segment attention has no attention dropout; train with the masked path")
+    S, L = seg.shape
     H, KVH, d = query.shape[1], key.shape[1], query.shape[-1]
-    q = query[0][:, seg.gather].transpose(0, 1)  # [S, H, L, d]
-    k = key[0][:, seg.gather].transpose(0, 1)
-    v = value[0][:, seg.gather].transpose(0, 1)
-    if KVH != H:
-        k = k[:, :, None].expand(S, KVH, H // KVH, L, d).reshape(S, H, L, d)
-        v = v[:, :, None].expand(S, KVH, H // KVH, L, d).reshape(S, H, L, d)
-    mask = None
-    if sliding_window is not None and L > sliding_window:  # a segment longer than the window: mask it in
-        i = torch.arange(L, device=q.device)
-        mask = (i[:, None] >= i[None, :]) & (i[:, None] - i[None, :] < sliding_window)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=mask is None, scale=scaling)
-    out = out.transpose(1, 2).reshape(S * L, H, d)[seg.scatter]
+    G = H // KVH
+    scale = d ** -0.5 if scaling is None else scaling
+    # tokens into a zero-padded [S, L] layout with index_copy / index_select: their gradients are an
+    # index_select / index_add, far cheaper than the accumulating index_put that a gather's needs
+    def padded(x):  # [1, heads, T, d] -> [S, L, heads, d]
+        x = x[0].transpose(0, 1)
+        return x.new_zeros(S * L, *x.shape[1:]).index_copy(0, seg.scatter, x).view(S, L, *x.shape[1:])
+
+    q = padded(query).view(S, L, KVH, G, d).permute(0, 2, 3, 1, 4).reshape(S * KVH, G * L, d)
+    k = padded(key).transpose(1, 2).reshape(S * KVH, L, d)
+    v = padded(value).transpose(1, 2).reshape(S * KVH, L, d)
+    window = sliding_window if sliding_window is not None and L > sliding_window else None
+    scores = torch.baddbmm(seg.bias(G, window, query.dtype), q, k.transpose(1, 2), alpha=scale)
+    out = torch.bmm(torch.softmax(scores, dim=-1), v)  # [S*KVH, G*L, d], rows (g, position)
+    out = out.view(S, KVH, G, L, d).permute(0, 3, 1, 2, 4).reshape(S * L, H, d).index_select(0, seg.scatter)
     return out.unsqueeze(0), None
 
 

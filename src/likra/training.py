@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from .distributed import all_reduce_sum, barrier, rank_world
+from .fused import fuse_lora, unfuse_lora
 from .negatives import Pair
 from .packing import SEGMENT_ATTENTION, Encoder, Segments, attention_masks, register_segment_attention
 from .provenance import versions
@@ -288,6 +289,7 @@ def train_head(
         raise ValueError(f"attention '{config.attention}' (from --attention or the config's 'attention:' key): "
                          f"use 'segments' or 'mask'")
     attn_before = use_segment_attention(lm) if config.attention == "segments" else None
+    fused = fuse_lora(model)
     compiled = compile_layers(lm) if config.compile else []
     step, history = 0, []
     if (out / "state.json").exists():
@@ -347,6 +349,7 @@ def train_head(
                 barrier()
     finally:
         uncompile_layers(compiled)  # the base model is the caller's: hand it back as it came
+        unfuse_lora(fused)
         if attn_before is not None:
             lm.set_attn_implementation(attn_before)
     bar.close()
