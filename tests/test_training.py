@@ -161,7 +161,7 @@ def test_compiled_training_matches_eager(tmp_path, tiny_tokenizer, tiny_bos_toke
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3"])
 def test_segment_attention_matches_the_masked_row(tmp_path, tiny_tokenizer, tiny_bos_tokenizer, arch):
-    """Attention per example (right-padded, unmasked causal kernel) computes what the packed row's
+    """Attention per example (zero-padded batch, causal within each example) computes what the packed row's
     block-diagonal mask computes: same loss and gradients on examples of different lengths (the
     Gemma-3 ones longer than its sliding window of 8), same adapters after training, and the base
     model handed back with its own attention implementation."""
@@ -200,11 +200,12 @@ def test_segment_attention_matches_the_masked_row(tmp_path, tiny_tokenizer, tiny
         train_head(make(), tok, pairs, tmp_path / "typo", info(), TrainConfig(attention="segment"), progress=False)
 
 
-@pytest.mark.parametrize("arch", ["llama", "gemma3"])
-def test_fused_lora_is_peft_lora(tiny_tokenizer, tiny_bos_tokenizer, arch):
+@pytest.mark.parametrize("arch,dropout", [("llama", 0.0), ("gemma3", 0.0), ("llama", 0.25)])
+def test_fused_lora_is_peft_lora(tiny_tokenizer, tiny_bos_tokenizer, arch, dropout):
     """The fused LoRA forward computes PEFT's function: same loss and LoRA gradients (scaling 2 here,
-    so the alpha/r factor is exercised), a layer it cannot cover keeps PEFT's forward, and unfusing
-    hands back PEFT's own forward."""
+    so the alpha/r factor is exercised) on the hand-written backward (dropout 0) and on the autograd
+    path (dropout: same masks from the same seed), a layer it cannot cover keeps PEFT's forward,
+    and unfusing hands back PEFT's own forward."""
     from conftest import make_gemma3, make_llama
     from peft import LoraConfig, get_peft_model
 
@@ -213,7 +214,7 @@ def test_fused_lora_is_peft_lora(tiny_tokenizer, tiny_bos_tokenizer, arch):
     tok = tiny_tokenizer if arch == "llama" else tiny_bos_tokenizer
     lm = make_llama(len(tok)) if arch == "llama" else make_gemma3(len(tok))
     window = getattr(lm.config, "sliding_window", None) if arch == "gemma3" else None
-    model = get_peft_model(lm, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=default_targets(lm)))
+    model = get_peft_model(lm, LoraConfig(r=4, lora_alpha=8, lora_dropout=dropout, target_modules=default_targets(lm)))
     torch.manual_seed(1)
     for name, p in model.named_parameters():
         if "lora_B" in name:  # B starts at zero: give it values so the low-rank path counts
@@ -224,6 +225,7 @@ def test_fused_lora_is_peft_lora(tiny_tokenizer, tiny_bos_tokenizer, arch):
         fused = fuse_lora(model) if fused_mode else []
         assert bool(fused) == fused_mode and all("forward" in m.__dict__ for m in fused)
         model.zero_grad()
+        torch.manual_seed(5)
         loss, _ = batch_loss(model.get_base_model(), exs, window, False)
         loss.backward()
         grads[fused_mode] = (loss.item(), {k: p.grad.clone() for k, p in model.named_parameters() if p.requires_grad})

@@ -71,9 +71,9 @@ def attention_masks(segment: torch.Tensor, position: torch.Tensor, dtype: torch.
 # A packed row of S examples of ~L tokens attends through a T x T mask (T = S * L) of which only the
 # S causal diagonal blocks are open: S times the attention work that is needed, on a masked kernel.
 # Training packs independent examples (no shared prefixes), so the row can instead be laid out as
-# S right-padded sequences for the attention alone: the pad slots copy a real token, sit after the
-# real ones and so are seen only by pad queries, whose outputs are dropped; the unmasked causal
-# kernel then computes exactly the per-example attention. Everything else runs on the packed row.
+# S zero-padded sequences for the attention alone: the pad slots sit after the real tokens, so a
+# causal mask keeps every real query off them, and the pad queries' outputs are dropped; that is
+# exactly the per-example attention. Everything else runs on the packed row.
 
 SEGMENT_ATTENTION = "likra_segments"
 

@@ -9,9 +9,11 @@ ten). There is no length-aware reordering: batches are packed without padding in
 Work nobody uses is not done:
 
 * a batch is one row: the examples are concatenated with position ids restarting at each, so no
-  padding token goes through the projections and MLPs; attention sees them as a right-padded
-  batch and runs per example on the unmasked causal kernel (``packing.segment_attention``), or,
-  where an architecture does not allow that, through one block-diagonal mask over the row;
+  padding token goes through the projections and MLPs; attention sees them as a zero-padded
+  batch and runs per example as batched products (``packing.segment_attention``), or, where an
+  architecture does not allow that, through one block-diagonal mask over the row;
+* each LoRA layer adds its low-rank update into the base product's output in one ``addmm``
+  (``fused.fuse_lora``) instead of PEFT's chain of separate operations;
 * hidden states are projected onto the vocabulary only at the answer positions, where the loss is.
 
 The loss is the mean negative log-likelihood over the answer tokens of the batch (question tokens
@@ -86,7 +88,7 @@ class TrainConfig:
     # (~30-40 s on two cores with a cold cache) outweighs its gain on runs of a few hundred steps
     compile: bool = False
     state_every: int = 10  # steps between resume states
-    # "segments": attention runs per example on the unmasked causal kernel (packing.segment_attention);
+    # "segments": attention runs per example, as batched products (packing.segment_attention);
     # "mask": one block-diagonal mask over the packed row (any architecture, S times the attention work)
     attention: str = "segments"
     max_length: int = 2048
