@@ -235,6 +235,9 @@ def test_paper_rows_are_checked_and_printed(tmp_path):
     bad.write_text("rows:\n  - {model: m, task: arc_challenge, base: 0.5}\n  - {model: m, task: hellaswag, base: 59.98}\n")
     with pytest.raises(ValueError, match=r"row 2, field 'base': 59.98 is not an accuracy"):
         load_paper_rows(bad)
+    bad.write_text("rows: [\n")
+    with pytest.raises(ValueError, match=r"paper.yaml: not valid YAML"):
+        load_paper_rows(bad)
     bad.write_text("rows:\n  - {model: m, task: arc_challenge, minus: 0.5}\n")
     with pytest.raises(ValueError, match=r"row 1: unknown field\(s\) \['minus'\]"):
         load_paper_rows(bad)

@@ -469,7 +469,10 @@ def load_paper_rows(path: str | os.PathLike) -> dict:
     Typed in by hand from a paper, so every row is checked: a typo must not become a reference number."""
     import yaml
 
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({str(err).splitlines()[0]}); see configs/paper-table1.yaml") from None
     if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
         raise ValueError(f"{path}: expected a mapping with a 'rows:' list (see configs/paper-table1.yaml)")
     for i, row in enumerate(data["rows"], 1):
