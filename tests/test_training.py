@@ -196,6 +196,9 @@ def test_segment_attention_matches_the_masked_row(tmp_path, tiny_tokenizer, tiny
         train_head(base, tok, pairs, tmp_path / mode, info(), TrainConfig(lr=1e-2, attention=mode), progress=False)
         assert base.config._attn_implementation == impl
     assert_same_adapter(tmp_path / "mask" / "n-000024", tmp_path / "segments" / "n-000024", tol=1e-5)
+    dropping = make()
+    dropping.config.attention_dropout = 0.1  # the segment path has no attention dropout: the masked row is kept
+    assert use_segment_attention(dropping) is None
     with pytest.raises(ValueError, match="attention 'segment'"):  # a typo is refused, not silently masked
         train_head(make(), tok, pairs, tmp_path / "typo", info(), TrainConfig(attention="segment"), progress=False)
 

@@ -197,8 +197,8 @@ def use_segment_attention(lm) -> str | None:
     the architecture does not dispatch through transformers' attention interface (then the masked
     path is used)."""
     before = lm.config._attn_implementation
-    if getattr(lm.config, "attn_logit_softcapping", None):
-        return None
+    if getattr(lm.config, "attn_logit_softcapping", None) or getattr(lm.config, "attention_dropout", 0.0):
+        return None  # neither is computed by the segment path
     register_segment_attention()
     try:
         lm.set_attn_implementation(SEGMENT_ATTENTION)
