@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from likra.metrics import head_metrics
+from likra.metrics import head_metrics, paired_difference
 from likra.rules import auroc_wrong, fit_temperature, rule_accuracy, rule_scores, softmax_probs, weight_sweep
 from likra.scoring.table import ScoreTable
 
@@ -92,3 +92,13 @@ def test_temperature_fit_and_probabilities():
     assert abs(t - true_t) < 0.2
     probs = softmax_probs(scores[:2], t)
     assert all(abs(p.sum() - 1) < 1e-12 for p in probs)
+
+
+def test_paired_difference_by_hand():
+    gold = np.array([0, 1, 2, 0])
+    a = np.array([0, 1, 0, 0])  # right, right, wrong, right
+    b = np.array([0, 0, 2, 1])  # right, wrong, right, wrong
+    diff, se = paired_difference(a, b, gold)  # per item: 0, +1, -1, +1 -> mean 0.25
+    assert diff == pytest.approx(0.25)
+    assert se == pytest.approx(np.std([0, 1, -1, 1], ddof=1) / 2.0)  # 0.9574 / 2
+    assert paired_difference(a, a, gold) == (0.0, 0.0)  # a rule against itself differs nowhere

@@ -431,17 +431,21 @@ def table1_source(path: str | os.PathLike) -> tuple[ScoreTable, Heads, dict]:
 def table1_row(path: str | os.PathLike, weight: float = 1.0) -> dict:
     """acc_norm (with stderr) of base, + (SFT), - (Base-Likra), Likra and DExperts, and the AUROC
     of each rule's score as a detector of wrong options: the paper's columns and ours."""
-    from .metrics import accuracy, choose
+    from .metrics import accuracy, choose, paired_difference
     from .rules import auroc_wrong, rule_scores
 
     t, heads, meta = table1_source(path)
     row = {"source": str(path), "model": meta.get("model"), "task": meta.get("task"), "shots": meta.get("shots", 0),
            "n_train": meta.get("n"), "limit": meta.get("limit")}
+    preds = {}
     for rule in ("base", "sft", "base-likra", "likra", "dexperts"):
         scores, gold = rule_scores(t, rule, weight, True, heads)
-        a, se = accuracy(choose(scores), gold)
+        preds[rule] = choose(scores)
+        a, se = accuracy(preds[rule], gold)
         row[rule] = {"acc_norm": a, "stderr": se, "auroc_wrong": auroc_wrong(scores, gold)}
         row["n_items"] = len(gold)
+    diff, se = paired_difference(preds["likra"], preds["sft"], gold)
+    row["likra_minus_sft"] = {"diff": diff, "paired_stderr": se}
     row["likra_calibration"] = _calibration(*rule_scores(t, "likra", weight, True, heads))
     return row
 
@@ -489,12 +493,14 @@ def load_paper_rows(path: str | os.PathLike) -> dict:
 
 
 def table1_markdown(rows: list[dict], paper: dict | None = None) -> str:
-    lines = ["| model | benchmark | items | n train | base | + (SFT) | - (Base-Likra) | Likra | DExperts | AUROC SFT / Likra "
-             "| Likra T; held-out NLL T=1 / fitted |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | benchmark | items | n train | base | + (SFT) | - (Base-Likra) | Likra | DExperts | Likra - SFT (paired) "
+             "| AUROC SFT / Likra | Likra T; held-out NLL T=1 / fitted |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cell = lambda k: f"{r[k]['acc_norm']:.4f} ± {r[k]['stderr']:.3f}"  # noqa: E731
+        gap = lambda r: (f"{r['likra_minus_sft']['diff']:+.4f} ± {r['likra_minus_sft']['paired_stderr']:.3f}"  # noqa: E731
+                         if "likra_minus_sft" in r else "-")
         lines.append(f"| {r['model']} | {r['task']} ({r['shots']}-shot) | {r['n_items']} | {r['n_train']} | {cell('base')} | "
-                     f"{cell('sft')} | {cell('base-likra')} | {cell('likra')} | {cell('dexperts')} | "
+                     f"{cell('sft')} | {cell('base-likra')} | {cell('likra')} | {cell('dexperts')} | {gap(r)} | "
                      f"{r['sft']['auroc_wrong']:.3f} / {r['likra']['auroc_wrong']:.3f} | "
                      f"{r['likra_calibration']['temperature']:.3f}; {r['likra_calibration']['heldout_nll_t1']:.3f} / "
                      f"{r['likra_calibration']['heldout_nll_fitted']:.3f} |")
