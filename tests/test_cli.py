@@ -71,6 +71,15 @@ def test_curve_experiment_caches_and_resumes(tmp_path, tiny_model_dir, quiz, cap
     assert sorted(p.name for p in tables.glob("*.parquet")) == ["n-000000.parquet", "n-000016.parquet", "n-000020.parquet"]
     first = curve_accuracies(tmp_path / "curve" / "run0")
     assert [n for n, _, _ in first["likra"]] == [0, 16, 20]
+    # likra eval of the same n=16 heads reports the rules themselves, equal to the curve's point
+    capsys.readouterr()
+    assert main(["eval", "--model", str(tiny_model_dir), "--task", f"jsonl:{quiz}", "--head",
+                 f"positive={tmp_path / 'positive' / 'n-000016'}", "--head", f"negative={tmp_path / 'negative' / 'n-000016'}",
+                 "--out", str(tmp_path / "ev"), "--quiet"]) == 0
+    rules = json.loads((tmp_path / "ev" / "results.json").read_text())["rules"]
+    assert rules["likra"]["acc_norm"] == first["likra"][1][1] and rules["sft"]["acc_norm"] == first["sft"][1][1]
+    assert rules["likra_minus_sft"]["diff"] == pytest.approx(first["likra"][1][1] - first["sft"][1][1])
+    assert "Likra - SFT, question by question" in capsys.readouterr().out
     # an interrupted experiment: one table missing; the rerun scores only that one
     kept = (tables / "n-000016.parquet").stat().st_mtime_ns
     (tables / "n-000020.parquet").unlink()

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from likra.metrics import head_metrics, paired_difference
-from likra.rules import auroc_wrong, fit_temperature, rule_accuracy, rule_scores, softmax_probs, weight_sweep
+from likra.rules import (auroc_wrong, fit_temperature, rule_accuracy, rule_scores, rule_summary, softmax_probs,
+                         weight_sweep)
 from likra.scoring.table import ScoreTable
 
 # item q1: 2 options, gold 0, n_chars 2 and 4; item q2: 3 options, gold 2, n_chars 1, 1, 2
@@ -102,3 +103,14 @@ def test_paired_difference_by_hand():
     assert diff == pytest.approx(0.25)
     assert se == pytest.approx(np.std([0, 1, -1, 1], ddof=1) / 2.0)  # 0.9574 / 2
     assert paired_difference(a, a, gold) == (0.0, 0.0)  # a rule against itself differs nowhere
+
+
+def test_rule_summary_by_hand():
+    s = rule_summary(table())
+    # per char (see test_acc_and_acc_norm and test_likra_rules_by_hand): base 0/2, sft 2/2, likra 2/2
+    assert s["base"]["acc_norm"] == 0.0 and s["sft"]["acc_norm"] == 1.0 and s["likra"]["acc_norm"] == 1.0
+    assert s["likra_minus_sft"] == {"diff": 0.0, "paired_stderr": 0.0}
+    # base-likra per char, w=1: q1 [-2+3, -1+0.5] = [1, -0.5] right; q2 [-1+1, -2+3, -1.5+4] = [0, 1, 2.5] right
+    assert s["base-likra"]["acc_norm"] == 1.0
+    only_base = table().select("base")  # without both heads, only the rules they allow
+    assert set(rule_summary(only_base)) == {"base"}

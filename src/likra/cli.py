@@ -28,6 +28,7 @@ def run_eval(args: argparse.Namespace) -> dict:
     from .distributed import rank_world
     from .metrics import head_metrics
     from .models import attach_adapters, load_base, load_tokenizer, parse_heads
+    from .rules import rule_summary
     from .scoring.engine import Scorer
     from .tasks import load_items
 
@@ -50,6 +51,7 @@ def run_eval(args: argparse.Namespace) -> dict:
     table = scorer.score(task_items.items, list(heads), progress=not args.quiet, meta=meta)
     t_score = time.time() - t1
     metrics = head_metrics(table)
+    rules = rule_summary(table) if {"positive", "negative"} <= set(heads) else {}
     out = Path(args.out)
     if rank_world()[0] != 0:  # under a launcher, one process writes
         return {**meta, "metrics": metrics}
@@ -57,6 +59,7 @@ def run_eval(args: argparse.Namespace) -> dict:
     results = {
         **meta,
         "metrics": metrics,
+        "rules": rules,
         "n_items": len(task_items.items),
         "n_options": sum(it.n_options for it in task_items.items),
         "n_skipped_rows": task_items.n_skipped,
@@ -230,6 +233,12 @@ def print_metrics(results: dict) -> None:
     for head, m in results["metrics"].items():
         print(f"{head:<16}{m['acc']:>9.4f} ±{m['acc_stderr']:.4f}{m['acc_norm']:>9.4f} ±{m['acc_norm_stderr']:.4f}"
               f"{m['gold_loglik_per_char']:>14.4f}{m['wrong_loglik_per_char']:>15.4f}")
+    rules = results.get("rules") or {}
+    if rules:
+        print("rules on the heads 'positive' and 'negative' (acc_norm, w = 1): " + ", ".join(
+            f"{r} {rules[r]['acc_norm']:.4f} ±{rules[r]['stderr']:.4f}" for r in ("sft", "likra", "base-likra", "dexperts")))
+        gap = rules["likra_minus_sft"]
+        print(f"Likra - SFT, question by question: {gap['diff']:+.4f} ±{gap['paired_stderr']:.4f} (paired standard error)")
     if results["n_truncated_options"]:
         print(f"({results['n_truncated_options']} options were left-truncated to the model window of {results['max_length']} tokens)")
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .metrics import accuracy, choose
+from .metrics import accuracy, choose, paired_difference
 from .scoring.table import ScoreTable, option_matrix
 
 RULES = ("base", "sft", "likra", "base-likra", "dexperts")
@@ -39,19 +39,25 @@ def _per_option(table: ScoreTable, head: str, norm: bool) -> tuple[list[str], li
     return m.item_ids, scores, m.gold
 
 
-def rule_scores(table: ScoreTable, rule: str, weight: float = 1.0, norm: bool = True,
-                heads: Heads = Heads()) -> tuple[list[np.ndarray], np.ndarray]:
-    """Per-item arrays of option scores under ``rule``, and the gold indices."""
+def rule_heads(rule: str, heads: Heads = Heads()) -> list[str]:
+    """The table heads a rule reads."""
     need = {"base": [heads.base], "sft": [heads.positive], "likra": [heads.positive, heads.negative],
             "base-likra": [heads.base, heads.negative], "dexperts": [heads.base, heads.positive, heads.negative]}
     if rule not in need:
         raise ValueError(f"unknown rule '{rule}' (choose from {', '.join(RULES)})")
+    return need[rule]
+
+
+def rule_scores(table: ScoreTable, rule: str, weight: float = 1.0, norm: bool = True,
+                heads: Heads = Heads()) -> tuple[list[np.ndarray], np.ndarray]:
+    """Per-item arrays of option scores under ``rule``, and the gold indices."""
+    need = rule_heads(rule, heads)
     parts = {}
     ids0 = None
-    for h in need[rule]:
+    for h in need:
         ids, s, gold = _per_option(table, h, norm)
         if ids0 is not None and ids != ids0:
-            raise ValueError(f"heads '{need[rule][0]}' and '{h}' were scored on different items")
+            raise ValueError(f"heads '{need[0]}' and '{h}' were scored on different items")
         ids0, parts[h] = ids, s
     if rule == "base":
         out = parts[heads.base]
@@ -70,6 +76,26 @@ def rule_accuracy(table: ScoreTable, rule: str, weight: float = 1.0, norm: bool 
                   heads: Heads = Heads()) -> tuple[float, float]:
     scores, gold = rule_scores(table, rule, weight, norm, heads)
     return accuracy(choose(scores), gold)
+
+
+def rule_summary(table: ScoreTable, weight: float = 1.0, heads: Heads = Heads()) -> dict:
+    """acc_norm (with stderr) of every rule the table's heads allow, and Likra minus SFT question by
+    question: what one asks of an eval with a positive and a negative head, read off its table so
+    that nobody has to recombine the heads by hand."""
+    have = set(table.heads())
+    out: dict = {}
+    preds = {}
+    gold = None
+    for rule in RULES:
+        if set(rule_heads(rule, heads)) <= have:
+            scores, gold = rule_scores(table, rule, weight, True, heads)
+            preds[rule] = choose(scores)
+            a, se = accuracy(preds[rule], gold)
+            out[rule] = {"acc_norm": a, "stderr": se}
+    if "likra" in preds:
+        d, se = paired_difference(preds["likra"], preds["sft"], gold)
+        out["likra_minus_sft"] = {"diff": d, "paired_stderr": se}
+    return out
 
 
 def weight_sweep(table: ScoreTable, rule: str, weights, norm: bool = True, heads: Heads = Heads()) -> list[tuple[float, float, float]]:
