@@ -431,21 +431,17 @@ def table1_source(path: str | os.PathLike) -> tuple[ScoreTable, Heads, dict]:
 def table1_row(path: str | os.PathLike, weight: float = 1.0) -> dict:
     """acc_norm (with stderr) of base, + (SFT), - (Base-Likra), Likra and DExperts, and the AUROC
     of each rule's score as a detector of wrong options: the paper's columns and ours."""
-    from .metrics import accuracy, choose, paired_difference
-    from .rules import auroc_wrong, rule_scores
+    from .rules import auroc_wrong, rule_scores, rule_summary
 
     t, heads, meta = table1_source(path)
     row = {"source": str(path), "model": meta.get("model"), "task": meta.get("task"), "shots": meta.get("shots", 0),
            "n_train": meta.get("n"), "limit": meta.get("limit")}
-    preds = {}
+    summary = rule_summary(t, weight, heads)
     for rule in ("base", "sft", "base-likra", "likra", "dexperts"):
         scores, gold = rule_scores(t, rule, weight, True, heads)
-        preds[rule] = choose(scores)
-        a, se = accuracy(preds[rule], gold)
-        row[rule] = {"acc_norm": a, "stderr": se, "auroc_wrong": auroc_wrong(scores, gold)}
+        row[rule] = {**summary[rule], "auroc_wrong": auroc_wrong(scores, gold)}
         row["n_items"] = len(gold)
-    diff, se = paired_difference(preds["likra"], preds["sft"], gold)
-    row["likra_minus_sft"] = {"diff": diff, "paired_stderr": se}
+    row["likra_minus_sft"] = summary["likra_minus_sft"]
     row["likra_calibration"] = _calibration(*rule_scores(t, "likra", weight, True, heads))
     return row
 
