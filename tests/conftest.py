@@ -91,3 +91,30 @@ def tiny_llama(tiny_tokenizer):
 @pytest.fixture(scope="session")
 def tiny_gemma3(tiny_bos_tokenizer):
     return make_gemma3(len(tiny_bos_tokenizer))
+
+
+def save_tiny_model(folder: Path, tokenizer, max_pos: int = 256) -> Path:
+    """A tiny random Llama and its tokenizer saved as a model folder, as ``--model`` reads it."""
+    make_llama(len(tokenizer), max_pos=max_pos).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def write_quiz(path: Path, n: int = 20, gold=lambda i: 0, extra=lambda i: "") -> Path:
+    """A jsonl task of ``n`` four-option questions (``gold(i)`` the answer index)."""
+    import json
+
+    rows = [{"id": f"q{i}", "question": f"Which gas number {i} do plants take in{extra(i)}?",
+             "choices": [f"carbon dioxide {i}", "oxygen", f"helium {i}", "water"], "answer": gold(i)} for i in range(n)]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+@pytest.fixture()
+def tiny_model_dir(tmp_path, tiny_tokenizer) -> Path:
+    return save_tiny_model(tmp_path / "model", tiny_tokenizer)
+
+
+@pytest.fixture()
+def quiz(tmp_path) -> Path:
+    return write_quiz(tmp_path / "quiz.jsonl")

@@ -14,12 +14,10 @@ from likra.cli import main
 def heads(tmp_path_factory, tiny_tokenizer):
     import json
 
-    from conftest import make_llama
+    from conftest import save_tiny_model
 
     root = tmp_path_factory.mktemp("api")
-    model_dir = root / "model"
-    make_llama(len(tiny_tokenizer)).save_pretrained(model_dir)
-    tiny_tokenizer.save_pretrained(model_dir)
+    model_dir = save_tiny_model(root / "model", tiny_tokenizer)
     quiz = root / "quiz.jsonl"
     quiz.write_text("\n".join(json.dumps({"question": f"Which gas {i} do plants take in?", "answer": 0,
                                           "choices": [f"carbon dioxide {i}", "oxygen", "water"]}) for i in range(16)))

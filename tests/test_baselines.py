@@ -32,16 +32,9 @@ def test_preference_rows_use_the_heads_pairs():
 
 @pytest.fixture()
 def tiny(tmp_path, tiny_tokenizer):
-    from conftest import make_llama
+    from conftest import save_tiny_model, write_quiz
 
-    d = tmp_path / "model"
-    make_llama(len(tiny_tokenizer)).save_pretrained(d)
-    tiny_tokenizer.save_pretrained(d)
-    rows = [{"id": f"q{i}", "question": f"Which gas number {i} do plants take in?",
-             "choices": [f"carbon dioxide {i}", "oxygen", f"helium {i}", "water"], "answer": i % 4} for i in range(20)]
-    quiz = tmp_path / "quiz.jsonl"
-    quiz.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    return d, quiz
+    return save_tiny_model(tmp_path / "model", tiny_tokenizer), write_quiz(tmp_path / "quiz.jsonl", gold=lambda i: i % 4)
 
 
 @pytest.mark.parametrize("method", ["dpo", "kto"])

@@ -11,25 +11,6 @@ from likra.cli import main
 from likra.scoring.table import ScoreTable
 
 
-@pytest.fixture()
-def tiny_model_dir(tmp_path, tiny_tokenizer):
-    from conftest import make_llama
-
-    d = tmp_path / "model"
-    make_llama(len(tiny_tokenizer)).save_pretrained(d)
-    tiny_tokenizer.save_pretrained(d)
-    return d
-
-
-@pytest.fixture()
-def quiz(tmp_path):
-    rows = [{"id": f"q{i}", "question": f"Which gas number {i} do plants take in?",
-             "choices": [f"carbon dioxide {i}", "oxygen", f"helium {i}", "water"], "answer": 0} for i in range(20)]
-    path = tmp_path / "quiz.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    return path
-
-
 @pytest.mark.parametrize("negatives", ["near-miss", "irrelevant", "hardest"])
 def test_train_then_eval(tmp_path, tiny_model_dir, quiz, negatives, capsys):
     out = tmp_path / "neg"
@@ -96,7 +77,7 @@ def test_curve_experiment_caches_and_resumes(tmp_path, tiny_model_dir, quiz, cap
     assert (tmp_path / "curve" / "curve.png").exists()
     # ... but not with other settings, and not when a table is missing
     assert main([*args, "--limit", "3"]) == 2
-    assert "limit: None there, 3 asked" in capsys.readouterr().err
+    assert "limit: None there, 3 now" in capsys.readouterr().err  # the folder remembers its settings
     (tables / "n-000020.parquet").unlink()
     assert main(args) == 2
     assert "lacks n=[20]" in capsys.readouterr().err
@@ -162,6 +143,19 @@ def test_reproduce_small_preset_writes_report(tmp_path, tiny_model_dir, quiz):
     assert main(["reproduce", "--preset", str(preset), "--out", str(out), "--quiet"]) == 0
     assert [p.stat().st_mtime_ns for p in tables] == stamps
     assert main(["report", str(out)]) == 0
+    # every recorded step redoes itself alone: run them one by one into a fresh folder, same tables
+    import shlex
+
+    steps = json.loads((out / "reproduce.json").read_text())["steps"]
+    assert [s["command"].split()[1] for s in steps] == ["train"] * 4 + ["curve", "sweep", "mass"]
+    assert all(s["seconds"] > 0 for s in steps)
+    again = tmp_path / "again"
+    for s in steps:
+        assert main(shlex.split(s["command"].replace(str(out), str(again)))[1:]) == 0
+    for p in sorted(out.rglob("tables/*.parquet")):
+        a, b = ScoreTable.load(p), ScoreTable.load(again / p.relative_to(out))
+        assert a.columns == b.columns
+    assert json.loads((again / "curve" / "sweep-likra.json").read_text()) == json.loads((out / "curve" / "sweep-likra.json").read_text())
 
 
 def test_negative_types_table1_config_and_report(tmp_path, tiny_model_dir, quiz, capsys):
@@ -182,8 +176,8 @@ def test_negative_types_table1_config_and_report(tmp_path, tiny_model_dir, quiz,
     assert not (tmp_path / "wrong").exists()
     bad = tmp_path / "bad.yaml"
     bad.write_text("tsak: arc_easy\n")
-    with pytest.raises(SystemExit, match="unknown option 'tsak'"):
-        main(["curve", "--config", str(bad)])
+    assert main(["curve", "--config", str(bad)]) == 2
+    assert "unknown key 'tsak'; did you mean 'task'?" in capsys.readouterr().err
 
     run0 = tmp_path / "study" / "curve" / "run0"
     out = tmp_path / "study" / "negtypes"
@@ -224,14 +218,15 @@ def test_committed_experiment_configs_parse():
     """Every YAML under configs/experiments/ names only options of its command (from its file name)."""
     from pathlib import Path
 
-    from likra.cli import parse_args
+    import likra.experiments  # noqa: F401  (declares the commands)
+    from likra.command import parse
 
     files = sorted((Path(__file__).resolve().parents[1] / "configs" / "experiments").glob("*.yaml"))
     assert files
     for f in files:
         command = f.stem.rsplit("-", 1)[1]
-        args = parse_args([command, "--config", str(f)])
-        assert args.command == command and args.config == str(f)
+        cmd, options = parse([command, "--config", str(f)])
+        assert cmd.name == command and options.config == str(f)
 
 
 def test_paper_rows_are_checked_and_printed(tmp_path):

@@ -17,16 +17,10 @@ from likra.scoring.table import ScoreTable
 
 @pytest.fixture()
 def setup(tmp_path, tiny_tokenizer):
-    from conftest import make_llama
+    from conftest import save_tiny_model, write_quiz
 
-    d = tmp_path / "model"
-    make_llama(len(tiny_tokenizer)).save_pretrained(d)
-    tiny_tokenizer.save_pretrained(d)
-    rows = [{"id": f"q{i}", "question": f"Which gas number {i} do plants take in{' really' * (i % 5)}?",
-             "choices": [f"carbon dioxide {i}", "oxygen", f"helium {i}", "water"], "answer": i % 4} for i in range(30)]
-    quiz = tmp_path / "quiz.jsonl"
-    quiz.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    return d, quiz
+    quiz = write_quiz(tmp_path / "quiz.jsonl", 30, gold=lambda i: i % 4, extra=lambda i: " really" * (i % 5))
+    return save_tiny_model(tmp_path / "model", tiny_tokenizer), quiz
 
 
 def launch(args: list[str], n: int = 2) -> None:

@@ -13,11 +13,9 @@ from likra.cli import main
 @pytest.fixture()
 def tiny_likra(tmp_path, tiny_tokenizer, data_dir):
     """A tiny model folder and a positive and a negative head trained on a few ARC questions."""
-    from conftest import make_llama
+    from conftest import save_tiny_model
 
-    d = tmp_path / "model"
-    make_llama(len(tiny_tokenizer), max_pos=1024).save_pretrained(d)
-    tiny_tokenizer.save_pretrained(d)
+    d = save_tiny_model(tmp_path / "model", tiny_tokenizer, max_pos=1024)
     heads = {}
     for head in ("positive", "negative"):
         assert main(["train", "--model", str(d), "--pool", "arc_easy:train", "--head", head, "--n", "16", "--lr", "0.01",

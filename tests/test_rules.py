@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from likra.metrics import head_metrics, paired_difference
-from likra.rules import (auroc_wrong, fit_temperature, rule_accuracy, rule_scores, rule_summary, softmax_probs,
-                         weight_sweep)
+from likra.rules import auroc_wrong, fit_temperature, rule_accuracy, rule_scores, rule_summary, softmax_probs, weight_sweep
 from likra.scoring.table import ScoreTable
 
 # item q1: 2 options, gold 0, n_chars 2 and 4; item q2: 3 options, gold 2, n_chars 1, 1, 2

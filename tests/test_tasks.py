@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from likra.errors import ConfigError
 from likra.tasks import DataError, DataUnavailable, load_docs, load_items, load_pool, resolve_spec
 from likra.tasks.readers import READERS
 
@@ -260,10 +261,16 @@ ARC_DRAWS_1234 = [[3, 0], [0, 5], [4, 0], [5, 0]]
 ARC_DRAWS_7 = [[2, 1], [3, 0], [0, 4], [0, 2]]
 
 
-def test_arc_draws_are_lm_eval_random_stream():
+def test_fewshot_sampler_draws_lm_evals_stream():
+    """likra's sampler, on a pool of six train docs, draws lm-eval's examples for the four test questions
+    (lm-eval: one Random(seed) advanced question by question, ``sample(pool, k)``)."""
+    from likra.tasks.base import FewshotSampler
+
     for seed, draws in ((1234, ARC_DRAWS_1234), (7, ARC_DRAWS_7)):
-        rnd = random.Random(seed)
-        assert [rnd.sample(range(6), 2) for _ in range(4)] == draws
+        sampler = FewshotSampler(list(range(6)), rule="random", exclude_eval_doc=False, seed=seed)
+        assert [sampler.sample(2, doc=None) for _ in range(4)] == draws
+    first = FewshotSampler(list(range(6)), rule="first_n", exclude_eval_doc=True)
+    assert first.sample(2, doc=0) == [1, 2]  # MMLU's dev examples: the first k, never the question itself
 
 
 def test_arc_kshot_contexts():
@@ -603,9 +610,9 @@ def test_missing_jsonl_file(offline):
 
 
 def test_unknown_task_and_split():
-    with pytest.raises(KeyError, match="unknown task"):
+    with pytest.raises(ConfigError, match="unknown task"):
         load_items("arc_impossible", data_dir=DATA)
-    with pytest.raises(KeyError, match="no split"):
+    with pytest.raises(ConfigError, match="no split"):
         load_docs(resolve_spec("arc_challenge"), "bogus", DATA)
 
 

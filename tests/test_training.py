@@ -15,10 +15,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from likra.errors import ConfigError
 from likra.negatives import negative_pairs, positive_pairs, shuffled
 from likra.tasks.base import Item
-from likra.training import (RunInfo, TrainConfig, TrainingDiverged, batch_bounds, batch_loss, checkpoint_sizes, default_targets,
-                            encode_pairs, train_head)
+from likra.training import (
+    RunInfo,
+    TrainConfig,
+    TrainingDiverged,
+    batch_bounds,
+    batch_loss,
+    checkpoint_sizes,
+    default_targets,
+    encode_pairs,
+    train_head,
+)
 
 ANSWERS = ["carbon dioxide", "oxygen", "nitrogen", "water", "erosion", "rain", "the Sun", "Mars", "a roof", "skis"]
 
@@ -67,9 +77,21 @@ def test_positive_and_near_miss_pairs_are_balanced_and_deterministic():
 
 def test_irrelevant_unrelated_and_hardest_pairs():
     items = make_items(12)
-    for it, p in zip(items, negative_pairs(items, "irrelevant", seed=0)):
-        assert p.context == it.contexts[0]
-        assert p.answer not in it.continuations  # another question's correct answer
+    wrong_elsewhere = {it.id: {c for j, other in enumerate(items) if other.id != it.id
+                               for k, c in enumerate(other.continuations) if k != other.gold} for it in items}
+    for it, p in zip(items, negative_pairs(items, "irrelevant", seed=0)):  # the paper's: another question's wrong option
+        assert p.context == it.contexts[it.gold]
+        assert p.answer not in it.continuations and p.answer in wrong_elsewhere[it.id]
+    golds = {it.continuations[it.gold] for it in items}
+    for it, p in zip(items, negative_pairs(items, "irrelevant-correct", seed=0)):
+        assert p.answer not in it.continuations and p.answer in golds
+    assert [p.answer for p in negative_pairs(items, "first-wrong", seed=5)] == [
+        it.continuations[0 if it.gold else 1] for it in items]
+    # a pool where every other answer is also an option here: refused, never this question's own option
+    twin = [Item(id=f"t{i}", contexts=("Q?",) * 2, continuations=(" a", " b"), gold=i, n_chars=(1, 1)) for i in range(2)]
+    for source in ("irrelevant", "irrelevant-correct"):
+        with pytest.raises(ConfigError, match="question 't0'"):
+            negative_pairs(twin, source, seed=0)
     other = ["A woman is seen speaking to the camera.", "He then rinses the bowl."]
     unrel = negative_pairs(items, "unrelated:hellaswag", seed=0, unrelated_answers=other)
     assert {p.answer for p in unrel} <= {" " + t for t in other}
@@ -77,8 +99,20 @@ def test_irrelevant_unrelated_and_hardest_pairs():
     for it, p in zip(items, negative_pairs(items, "hardest", seed=0, option_scores=scores)):
         best_wrong = max((o for o in range(4) if o != it.gold), key=lambda o: scores[it.id][o])
         assert p.answer == it.continuations[best_wrong]
-    with pytest.raises(ValueError, match="unknown negative source"):
+    with pytest.raises(ConfigError, match="unknown negative source"):
         negative_pairs(items, "bogus", seed=0)
+
+
+def test_unrelated_answers_are_wrong_answer_texts(data_dir):
+    from likra.heads import unrelated_answers
+    from likra.tasks import load_pool
+    from likra.tasks.registry import MMLU_NONSCIENCE
+
+    docs = [d for _, d in load_pool("mmlu-nonscience", data_dir)]
+    mmlu = unrelated_answers("mmlu-nonscience", data_dir)
+    assert len(mmlu) == 3 * len(docs)  # the three wrong options of every question
+    assert mmlu[:3] == [o.strip() for k, o in enumerate(docs[0].meta["options"]) if k != docs[0].gold]  # texts, not letters
+    assert {d.id.split("/")[0] for d in docs} <= set(MMLU_NONSCIENCE)
 
 
 def test_shuffle_is_seeded():
@@ -302,6 +336,7 @@ def test_resume_after_sigkill(tmp_path, tiny_tokenizer):
 
 def test_trained_adapter_refused_on_other_base(tmp_path, tiny_tokenizer):
     from conftest import make_llama
+
     from likra.models import attach_adapters, weights_fingerprint
 
     base = make_llama(len(tiny_tokenizer))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import ConfigError, InputRefused
 from .models import BASE_HEAD, attach_adapters, load_base, load_tokenizer
 from .rules import Heads, rule_scores, softmax_probs
 from .scoring.engine import Scorer
@@ -46,21 +47,21 @@ class LikraModel:
     @classmethod
     def from_pretrained(cls, base: str, positive: str = "base", negative: str | None = None, weight: float = 1.0,
                         temperature: float = 1.0, template: str = DEFAULT_TEMPLATE, dtype: str = "fp32") -> "LikraModel":
-        import torch
+        from .io import torch_dtype
 
         if negative is None:
-            raise ValueError("a Likra model needs a negative head: negative=ADAPTER_DIR")
+            raise ConfigError("a Likra model needs a negative head: negative=ADAPTER_DIR")
         adapters = {"negative": negative}
         if positive != "base":
             adapters["positive"] = positive
-        lm = load_base(base, torch.float32 if dtype == "fp32" else torch.bfloat16)
+        lm = load_base(base, torch_dtype(dtype))
         model = attach_adapters(lm, adapters)
         return cls(model, load_tokenizer(base), weight, temperature,
                    positive_head="positive" if positive != "base" else BASE_HEAD, template=template)
 
     def score(self, question: str, options: list[str]) -> LikraResult:
         if len(options) < 2:
-            raise ValueError("give at least two options to compare")
+            raise InputRefused("give at least two options to compare")
         ctx = self.template.format(question=question)
         item = Item(id="q", contexts=(ctx,) * len(options), continuations=tuple(" " + o for o in options),
                     gold=0, n_chars=tuple(len(o) for o in options))

@@ -18,6 +18,8 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
+from .errors import ConfigError
+from .io import atomic_dir, write_json
 from .negatives import negative_pairs, positive_pairs
 from .provenance import versions
 from .training import RunInfo, TrainConfig, checkpoint_sizes, default_targets
@@ -39,7 +41,7 @@ def preference_rows(items, method: str, seed: int) -> tuple[list[dict], int]:
         return rows, 2
     if method == "kto-rejected":
         return [{"prompt": n.context, "completion": n.answer, "label": False} for n in neg], 1
-    raise ValueError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
+    raise ConfigError(f"unknown method '{method}' (choose from {', '.join(METHODS)})")
 
 
 def train_baseline(base, tokenizer, items, method: str, out: str | os.PathLike, info: RunInfo,
@@ -57,7 +59,7 @@ def train_baseline(base, tokenizer, items, method: str, out: str | os.PathLike, 
     n_q = len(items)
     sizes = checkpoint_sizes(n_q, config.first_checkpoint)
     if any((n * per_q) % config.batch_size for n in sizes[:-1]):
-        raise ValueError(f"batch size {config.batch_size} must divide every curve size x {per_q} rows per question")
+        raise ConfigError(f"batch size {config.batch_size} must divide every curve size x {per_q} rows per question")
     at_step = {-(-n * per_q // config.batch_size): n for n in sizes}  # ceil: the last batch may be short
     info.config = {**asdict(config), "method": method}
     info.n_total = n_q
@@ -101,12 +103,8 @@ def train_baseline(base, tokenizer, items, method: str, out: str | os.PathLike, 
 
 
 def _save(model, out: Path, n: int, info: RunInfo) -> Path:
-    final = out / f"n-{n:06d}"
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    (tmp / "likra.json").write_text(json.dumps({**asdict(info), "n": n, "versions": versions()}, indent=1))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    return final
+    def write(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        write_json(tmp / "likra.json", {**asdict(info), "n": n, "versions": versions()})
+
+    return atomic_dir(out / f"n-{n:06d}", write)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
+from .errors import ConfigError
 from .models import load_base, load_tokenizer, weights_fingerprint
-from .negatives import answers_of, negative_pairs, pool_items, positive_pairs, shuffled
-from .tasks import load_docs, load_pool, resolve_spec
-from .tasks.base import item_from_doc
+from .negatives import negative_pairs, pool_items, positive_pairs, shuffled, wrong_answers_of
+from .tasks import load_pool, resolve_spec
 from .training import RunInfo, TrainConfig, train_head
 
 
@@ -41,9 +41,9 @@ def train(
     if method != "likra":
         return _train_baseline(model, pool, method, out, n, seed, data_dir, config, skip_invalid, progress)
     if head not in ("positive", "negative"):
-        raise ValueError(f"head must be 'positive' or 'negative', not '{head}'")
+        raise ConfigError(f"head must be 'positive' or 'negative', not '{head}'")
     if head == "positive" and negatives:
-        raise ValueError("negatives apply to the negative head only")
+        raise ConfigError("negatives apply to the negative head only")
     source = negatives or "near-miss"
     items = pool_order(pool, seed, n, data_dir, skip_invalid)
     base = load_base(model)
@@ -53,9 +53,7 @@ def train(
     else:
         unrelated = scores = None
         if source.startswith("unrelated:"):
-            spec = resolve_spec(source.split(":", 1)[1])
-            split = spec.fewshot_split or spec.eval_split
-            unrelated = answers_of([item_from_doc(d, spec) for d in load_docs(spec, split, data_dir, skip_invalid)])
+            unrelated = unrelated_answers(source.split(":", 1)[1], data_dir, skip_invalid)
         elif source == "hardest":
             from .scoring.engine import Scorer
             from .scoring.table import option_matrix
@@ -70,12 +68,18 @@ def train(
     return train_head(base, tokenizer, pairs, out, info, config, progress=progress)
 
 
+def unrelated_answers(pool: str, data_dir, skip_invalid: bool = False) -> list[str]:
+    """Every wrong answer of another benchmark's pool (a task stands for its non-evaluated splits,
+    e.g. HellaSwag's train file; ``mmlu-nonscience`` for MMLU's humanities and social sciences)."""
+    return wrong_answers_of([d for _, d in load_pool(pool, data_dir, skip_invalid)])
+
+
 def pool_order(pool: str, seed: int, n: int | None, data_dir, skip_invalid: bool = False):
     """The pool's questions in the seed's order, the first ``n`` of them: what every head and baseline trains on."""
     items = shuffled(pool_items([(resolve_spec(t), d) for t, d in load_pool(pool, data_dir, skip_invalid)]), seed)
     if n is not None:
         if n > len(items):
-            raise ValueError(f"n={n} is more than the {len(items)} questions of pool '{pool}'")
+            raise ConfigError(f"n={n} is more than the {len(items)} questions of pool '{pool}'")
         items = items[:n]
     return items
 
@@ -84,7 +88,7 @@ def _train_baseline(model, pool, method, out, n, seed, data_dir, config, skip_in
     from .baselines import METHODS, train_baseline
 
     if method not in METHODS:
-        raise ValueError(f"unknown --method '{method}' (choose from likra, {', '.join(METHODS)})")
+        raise ConfigError(f"unknown --method '{method}' (choose from likra, {', '.join(METHODS)})")
     items = pool_order(pool, seed, n, data_dir, skip_invalid)
     base = load_base(model)
     info = RunInfo(model=model, base_fingerprint=weights_fingerprint(base), pool=pool, head=method,

@@ -23,9 +23,14 @@ from __future__ import annotations
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
+from .errors import ConfigError
 from .models import BASE_HEAD, attach_adapters, load_base, load_tokenizer
+from .rules import RULES
 from .scoring.engine import Scorer
 from .tasks.base import Item
+
+LIKRA = RULES["likra"]
+LM_EVAL_ARGS = frozenset({"batch_size", "max_batch_size", "device"})  # lm-eval passes these to every model
 
 NOT_SUPPORTED = ("{kind} is not supported by a likelihood-ratio model: likra scores given continuations of a "
                  "context (loglikelihood requests, as multiple-choice tasks make); use another backend for this task")
@@ -38,15 +43,19 @@ class LikraLM(LM):
         """``positive``: an adapter folder, or "base" (Base-Likra); ``negative``: an adapter folder, or
         None to score the positive head alone (SFT, or the base model). lm-eval's own keyword
         arguments (batch_size, device, ...) are accepted and ignored: likra batches by tokens."""
-        import torch
+        from .io import torch_dtype
 
+        unknown = sorted(set(kwargs) - LM_EVAL_ARGS)
+        if unknown:
+            raise ConfigError(f"--model_args: unknown key(s) {unknown}; likra knows pretrained, positive, negative, "
+                              f"weight, dtype, batch_tokens (and lm-eval's {', '.join(sorted(LM_EVAL_ARGS))})")
         super().__init__()
         adapters = {}
         if positive and positive != "base":
             adapters["positive"] = positive
         if negative and negative != "none":
             adapters["negative"] = negative
-        base = load_base(pretrained, torch.float32 if dtype == "fp32" else torch.bfloat16)
+        base = load_base(pretrained, torch_dtype(dtype))
         model = attach_adapters(base, adapters) if adapters else base
         self.scorer = Scorer(model, load_tokenizer(pretrained), batch_tokens=int(batch_tokens))
         self.positive = "positive" if "positive" in adapters else BASE_HEAD
@@ -71,8 +80,8 @@ class LikraLM(LM):
         for i in range(len(requests)):
             item_id, j = where[i]
             ll, greedy = got[(item_id, j, self.positive)]
-            if self.negative:
-                ll -= self.weight * got[(item_id, j, self.negative)][0]
+            if self.negative:  # Likra (Base-Likra when the positive head is the base model)
+                ll = LIKRA.combine(self.weight, ll, got[(item_id, j, self.negative)][0])
             out.append((ll, bool(greedy)))
         return out
 

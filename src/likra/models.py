@@ -21,6 +21,9 @@ from typing import Any
 
 import torch
 
+from . import DEFAULT_MODEL  # noqa: F401  (re-exported: where callers looked for it)
+from .errors import AdapterRefused, ConfigError, LikraError
+
 BASE_HEAD = "base"
 
 
@@ -63,10 +66,9 @@ EMBEDDED: dict[str, EmbeddedModel] = {
     ),
 }
 
-DEFAULT_MODEL = "smollm2-135m"
 
 
-class ModelNotAvailable(RuntimeError):
+class ModelNotAvailable(LikraError, RuntimeError):
     pass
 
 
@@ -206,13 +208,13 @@ def parse_heads(specs: list[str] | None) -> dict[str, str]:
     heads: dict[str, str] = {BASE_HEAD: ""}
     for spec in specs or []:
         if "=" not in spec:
-            raise ValueError(f"--head expects NAME=ADAPTER_DIR, got '{spec}'")
+            raise ConfigError(f"--head expects NAME=ADAPTER_DIR, got '{spec}'")
         name, path = spec.split("=", 1)
         name = name.strip()
         if not name or name in heads:
-            raise ValueError(f"--head name '{name}' is empty or used twice")
+            raise ConfigError(f"--head name '{name}' is empty or used twice")
         if not (Path(path) / "adapter_config.json").exists():
-            raise FileNotFoundError(f"--head {name}: '{path}' is not a PEFT adapter folder (no adapter_config.json)")
+            raise AdapterRefused(f"--head {name}: '{path}' is not a PEFT adapter folder (no adapter_config.json)")
         heads[name] = path
     return heads
 
@@ -244,7 +246,7 @@ def _check_adapter_bases(base: torch.nn.Module, adapters: dict[str, str]) -> Non
             continue
         fingerprint = fingerprint or weights_fingerprint(base)
         if expected != fingerprint:
-            raise ValueError(
+            raise AdapterRefused(
                 f"head '{name}' ({path}) was trained on a different base model (fingerprint {expected}, "
                 f"this base: {fingerprint}). Load it with the base it was trained on."
             )
@@ -265,7 +267,7 @@ class HeadSwitch:
 
         if not self.is_peft:
             if head != BASE_HEAD:
-                raise KeyError(f"no head '{head}' is loaded")
+                raise ConfigError(f"no head '{head}' is loaded")
             return contextlib.nullcontext()
         if head == BASE_HEAD:
             return self.model.disable_adapter()

@@ -11,30 +11,6 @@ import os
 from pathlib import Path
 
 
-def _plot_mass(changes: dict, path: Path, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, head in zip(axes, ("positive", "negative")):
-        for cat, pts in changes[head].items():
-            ax.plot([max(n, 8) for n, _ in pts], [v for _, v in pts], "-o", markersize=3, label=cat)
-        ax.set_xscale("log", base=2)
-        ax.set_title(f"{head} head")
-        ax.set_xlabel("training examples (n = 0 drawn at 8)")
-        ax.grid(alpha=0.3)
-        ax.axhline(0, color="grey", lw=0.8)
-    axes[0].set_ylabel("change of log-likelihood per character")
-    axes[1].legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
 def _curve_table(curves: dict) -> list[str]:
     rules = ("base", "sft", "likra", "base-likra")
     runs = list(curves)
@@ -71,7 +47,12 @@ def _command_lines(folder: Path) -> list[str]:
 
 
 def _curve_section(folder: Path, run_dir: Path, figures: list) -> list[str]:
+    from .experiments.curve import curve_accuracies
+
     curves = json.loads((folder / "curve_accuracies.json").read_text())
+    runs = sorted(p.parent for p in folder.glob("run*/tables") if (p / "n-000000.parquet").exists())
+    if runs:  # read off the tables themselves, not a copy of the numbers
+        curves = {r.name: curve_accuracies(r) for r in runs}
     rel = folder.relative_to(run_dir) if folder != run_dir else Path(".")
     md = [f"## Learning curve: `{rel}`", "", _meta_line(folder), "",
           "SFT is the positive head alone, Likra is `L+ - w L-` and Base-Likra `L_base - w L-` (w = 1), "
@@ -115,7 +96,9 @@ def _negtypes_section(folder: Path, run_dir: Path, figures: list) -> list[str]:
 
 
 def _mass_section(folder: Path, run_dir: Path, figures: list) -> list[str]:
-    changes = json.loads((folder / "mass.json").read_text())
+    from .experiments.mass import mass_changes, plot_mass
+
+    changes = mass_changes(folder) if (folder / "tables" / "n-000000.parquet").exists() else json.loads((folder / "mass.json").read_text())
     rel = folder.relative_to(run_dir)
     md = [f"## Likelihood mass: `{rel}`", "", "Change of the mean per-character log-likelihood from the base model, "
           "on test questions paired with their correct answer, the most likely incorrect option, another "
@@ -127,12 +110,12 @@ def _mass_section(folder: Path, run_dir: Path, figures: list) -> list[str]:
         md += [f"| {c} | " + " | ".join(f"{v:+.3f}" for _, v in pts) + " |" for c, pts in cats.items()]
         md.append("")
     md += _command_lines(folder)
-    figures.append((f"Likelihood mass ({rel})", _plot_mass(changes, folder / "mass.png", f"Likelihood mass ({rel})")))
+    figures.append((f"Likelihood mass ({rel})", plot_mass(changes, folder / "mass.png", f"Likelihood mass ({rel})")))
     return md
 
 
 def _table1_section(folder: Path, run_dir: Path) -> list[str]:
-    from .experiments import table1_markdown
+    from .experiments.table1 import table1_markdown
 
     data = json.loads((folder / "table1.json").read_text())
     return [f"## Table 1: `{folder.relative_to(run_dir) if folder != run_dir else '.'}`", "",

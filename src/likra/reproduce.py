@@ -1,103 +1,155 @@
-"""``likra reproduce --preset NAME``: the experiments of a preset config, top to bottom.
+"""``likra reproduce --preset NAME``: the experiments of a preset, top to bottom, as recipes.
 
 Train the positive and negative heads per seed (one run each gives the whole curve), score the
 curve, sweep the weight from the cached tables, measure the likelihood mass, write the report.
-Each step resumes from what is on disk, so rerunning the same command after an interruption
-continues where it stopped.
+Every step is one likra command run through its recipe; ``reproduce.json`` records, per step, the
+exact command line that redoes it alone and its wall time. Each step resumes from what is on disk,
+so rerunning the same preset after an interruption continues where it stopped.
 """
 
 from __future__ import annotations
 
-import json
-import os
+import dataclasses
+import shlex
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from .command import COMMANDS, Writes, check_values, command, option, read_yaml_mapping, settings_of, to_argv
+from .errors import ConfigError
+from .io import write_json
+from .train_config import TrainConfig
 
-PRESETS_DIR = Path(__file__).resolve().parents[2] / "configs"
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"  # package data: presets travel with the wheel
+
+
+@dataclass
+class Preset:
+    """What a preset file holds (every key checked; see likra/presets/*.yaml)."""
+
+    model: str = "smollm2-135m"
+    pool: str = "arc"
+    negatives: str = "near-miss"
+    n: int | None = None
+    seeds: list[int] = field(default_factory=lambda: [0])
+    eval_task: str = "arc_challenge"
+    eval_limit: int | None = None
+    eval_shots: int = 0
+    mass_limit: int | None = None
+    unrelated_task: str = "hellaswag"
+    weights: str = "0:1.5:0.1"
+    dtype: str = "fp32"
+    train: dict = field(default_factory=dict)
 
 
 def preset_path(preset: str) -> Path:
     p = Path(preset)
-    if p.suffix in (".yaml", ".yml") and p.exists():
+    if p.suffix in (".yaml", ".yml"):
+        if not p.exists():
+            raise ConfigError(f"preset file {p} not found")
         return p
     path = PRESETS_DIR / f"reproduce-{preset}.yaml"
     if not path.exists():
         known = sorted(x.stem.removeprefix("reproduce-") for x in PRESETS_DIR.glob("reproduce-*.yaml"))
-        raise FileNotFoundError(f"no preset '{preset}' ({path} not found); known presets: {', '.join(known)}")
+        raise ConfigError(f"no preset '{preset}'; known presets: {', '.join(known)} (or give a YAML file)")
     return path
 
 
-def reproduce(preset: str, out: str | os.PathLike, data_dir: str | None = None, progress: bool = True) -> Path:
-    from .experiments import curve_accuracies, mass_changes, plot_curve, plot_sweep, score_curve, score_mass, sweep_from_curve
-    from .heads import train
-    from .provenance import versions
-    from .rules import parse_weights
+def load_preset(path: Path) -> Preset:
+    raw = read_yaml_mapping(path)
+    unknown = set(raw) - {f.name for f in dataclasses.fields(Preset)}
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; known: {', '.join(f.name for f in dataclasses.fields(Preset))}")
+    preset = Preset(**raw)
+    check_values(TrainConfig, preset.train, f"{path}, 'train:'")
+    return preset
+
+
+@dataclass
+class ReproduceOptions(Writes):
+    preset: str = option("quick", "quick (~6 min on 2 CPU cores), cpu, paper, or a YAML file")
+    data_dir: str | None = option(None, "folder of the original benchmark files (or LIKRA_DATA_DIR); default: the hub")
+
+    def __post_init__(self) -> None:
+        self.out = self.out or f"runs/reproduce-{Path(self.preset).stem}"
+
+
+def reproduce(o: ReproduceOptions) -> Path:
+    from .experiments.runs import claim_output, record_command, release_output
     from .report import write_report
-    from .training import TrainConfig
 
-    cfg_file = preset_path(preset)
-    cfg = yaml.safe_load(cfg_file.read_text())
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    cfg_file = preset_path(o.preset)
+    cfg = load_preset(cfg_file)
+    out = Path(o.out)
+    common = {"data_dir": o.data_dir, "quiet": o.quiet}
     steps: list[dict] = []
-    data = ["--data-dir", data_dir] if data_dir else []
 
-    def step(command: list[str], fn):
+    def step(name: str, **values):
+        cmd = COMMANDS[name]
+        options = cmd.options(**{k: v for k, v in {**common, **values}.items() if k in {f.name for f in dataclasses.fields(cmd.options)}})
+        argv = to_argv(name, options)
+        line = "likra " + shlex.join(argv)
+        print(f"[likra reproduce] {line}", file=sys.stderr)
         t0 = time.time()
-        print(f"[likra reproduce] {' '.join(command)}", file=sys.stderr)
-        result = fn()
-        steps.append({"command": " ".join(command), "seconds": time.time() - t0})
+        out = getattr(options, "out", None)
+        if out:
+            claim_output(out, name, settings_of(cmd, options))
+        failed = True
+        try:
+            result = cmd.run(options, argv)
+            failed = False
+        finally:
+            if out:
+                release_output(out, failed)
+        seconds = time.time() - t0
+        if out:
+            record_command(out, argv, seconds)
+        steps.append({"command": line, "seconds": round(seconds, 1)})
         return result
 
-    train_cfg = TrainConfig(**(cfg.get("train") or {}))
     runs = []
-    for seed in cfg["seeds"]:
+    for seed in cfg.seeds:
         pair = {}
         for head in ("positive", "negative"):
-            run = out / f"seed{seed}" / head
-            negs = cfg["negatives"] if head == "negative" else None
-            cmd = ["likra", "train", "--model", cfg["model"], "--pool", cfg["pool"], "--head", head,
-                   *(["--negatives", negs] if negs else []), *(["--n", str(cfg["n"])] if cfg.get("n") else []),
-                   "--seed", str(seed), *data, "--out", str(run)]
-            step(cmd, lambda h=head, r=run, s=seed, ng=negs: train(cfg["model"], cfg["pool"], h, r, ng, cfg.get("n"), s,
-                                                                    data_dir, train_cfg, progress=progress))
-            pair[head] = run
+            pair[head] = str(out / f"seed{seed}" / head)
+            step("train", model=cfg.model, pool=cfg.pool, role=head, negatives=cfg.negatives if head == "negative" else None,
+                 examples=cfg.n, seed=seed, out=pair[head], **cfg.train)
         runs.append(pair)
+    protocol = {"model": cfg.model, "task": cfg.eval_task, "shots": cfg.eval_shots, "dtype": cfg.dtype}
+    step("curve", **protocol, limit=cfg.eval_limit, positive=[r["positive"] for r in runs],
+         negative=[r["negative"] for r in runs], out=str(out / "curve"))
+    step("sweep", curve_dir=str(out / "curve"), weights=cfg.weights)
+    step("mass", **protocol, limit=cfg.mass_limit, unrelated_task=cfg.unrelated_task, positive=runs[0]["positive"],
+         negative=runs[0]["negative"], out=str(out / "mass"))
+    info = {**{k: getattr(cfg, k) for k in ("model", "pool", "negatives", "n", "seeds", "eval_task", "eval_limit", "eval_shots", "dtype")},
+            "config_file": f"likra/presets/{cfg_file.name}" if cfg_file.parent == PRESETS_DIR else o.preset, "steps": steps}
+    from .provenance import versions
 
-    curves = {}
-    for k, pair in enumerate(runs):
-        cdir = out / "curve" / f"run{k}"
-        cmd = ["likra", "curve", "--model", cfg["model"], "--task", cfg["eval_task"],
-               *(["--limit", str(cfg["eval_limit"])] if cfg.get("eval_limit") else []),
-               "--positive", str(pair["positive"]), "--negative", str(pair["negative"]), *data, "--out", str(out / "curve")]
-        step(cmd, lambda p=pair, d=cdir: score_curve(cfg["model"], cfg["eval_task"], str(p["positive"]), str(p["negative"]), d,
-                                                     None, cfg.get("eval_limit"), data_dir, cfg.get("dtype", "fp32"),
-                                                     progress, cfg.get("eval_shots", 0)))
-        curves[f"run{k}"] = curve_accuracies(cdir)
-    (out / "curve" / "curve_accuracies.json").write_text(json.dumps(curves, indent=1))
-    plot_curve(curves, out / "curve" / "curve.png", f"{cfg['model']} on {cfg['eval_task']}")
+    write_json(out / "reproduce.json", {**info, "versions": versions()})
+    _, html = write_report(out)
+    return html
 
-    sweeps = {}
-    for k in range(len(runs)):
-        s = sweep_from_curve(out / "curve" / f"run{k}", parse_weights(cfg["weights"]))
-        sweeps[f"run{k}"] = {str(n): pts for n, pts in s.items()}
-        plot_sweep(s, out / "curve" / f"sweep-likra-run{k}.png", "Likra: accuracy vs w")
-    (out / "curve" / "sweep-likra.json").write_text(json.dumps(sweeps, indent=1))
-    steps.append({"command": f"likra sweep {out / 'curve'} --weights {cfg['weights']}", "seconds": 0.0})
 
-    first = runs[0]
-    cmd = ["likra", "mass", "--model", cfg["model"], "--task", cfg["eval_task"],
-           *(["--limit", str(cfg["mass_limit"])] if cfg.get("mass_limit") else []), "--unrelated-task", cfg["unrelated_task"],
-           "--positive", str(first["positive"]), "--negative", str(first["negative"]), *data, "--out", str(out / "mass")]
-    step(cmd, lambda: score_mass(cfg["model"], cfg["eval_task"], str(first["positive"]), str(first["negative"]),
-                                 out / "mass", cfg["unrelated_task"], None, cfg.get("mass_limit"), data_dir, progress))
-    (out / "mass" / "mass.json").write_text(json.dumps(mass_changes(out / "mass"), indent=1))
+@command("reproduce", "run a preset's experiments end to end and write the report", ReproduceOptions, compare=("preset",))
+def main(o: ReproduceOptions, argv: list[str] | None = None) -> Path:
+    html = reproduce(o)
+    print(f"report: {html}\n        {html.with_suffix('.md')}")
+    return html
 
-    info = {**{k: cfg.get(k) for k in ("model", "pool", "negatives", "n", "seeds", "eval_task", "eval_limit")},
-            "config_file": os.path.relpath(cfg_file), "steps": steps, "versions": versions()}
-    (out / "reproduce.json").write_text(json.dumps(info, indent=1))
-    md, html = write_report(out)
+
+@dataclass
+class ReportOptions:
+    run_dir: str | None = option(None, "a run folder (every experiment output below it is reported)", positional=True)
+    quiet: bool = option(False, "say nothing but the report's path")
+
+
+@command("report", "write the figures and the markdown + HTML report of a run folder", ReportOptions)
+def report_main(o: ReportOptions, argv: list[str] | None = None) -> Path:
+    from .report import write_report
+
+    if not o.run_dir:
+        raise ConfigError("likra report needs a run folder")
+    md, html = write_report(o.run_dir)
+    print(f"report: {html}\n        {md}")
     return html

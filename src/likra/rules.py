@@ -8,20 +8,24 @@ on raw sums otherwise (acc).
     sft         L+
     likra       L+ - w * L-
     base-likra  L_base - w * L-
-    dexperts    L_base + a * (L+ - L-)      (beyond the paper)
+    dexperts    L_base + w * (L+ - L-)      (beyond the paper)
+
+The rules are entries of ``RULES`` (their roles and their combination), read by every caller.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from .errors import ConfigError
+from .io import per_char
 from .metrics import accuracy, choose, paired_difference
 from .scoring.table import ScoreTable, option_matrix
-
-RULES = ("base", "sft", "likra", "base-likra", "dexperts")
 
 
 @dataclass(frozen=True)
@@ -32,44 +36,61 @@ class Heads:
     positive: str = "positive"
     negative: str = "negative"
 
+    def of(self, role: str) -> str:
+        return getattr(self, role)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A scoring rule: the roles it reads (base, positive, negative) and how it combines their
+    scores with the weight w. This is the one home of ``L+ - w L-``: the API, the lm-eval model
+    and every experiment read it from here."""
+
+    name: str
+    roles: tuple[str, ...]
+    combine: Callable[..., Any]  # combine(w, *scores in the order of roles)
+    formula: str
+
+
+RULES: dict[str, Rule] = {r.name: r for r in (
+    Rule("base", ("base",), lambda w, b: b, "L_base"),
+    Rule("sft", ("positive",), lambda w, p: p, "L+"),
+    Rule("likra", ("positive", "negative"), lambda w, p, n: p - w * n, "L+ - w L-"),
+    Rule("base-likra", ("base", "negative"), lambda w, b, n: b - w * n, "L_base - w L-"),
+    Rule("dexperts", ("base", "positive", "negative"), lambda w, b, p, n: b + w * (p - n), "L_base + w (L+ - L-)"),
+)}
+
+
+def get_rule(name: str) -> Rule:
+    if name not in RULES:
+        raise ConfigError(f"unknown rule '{name}' (choose from {', '.join(RULES)})")
+    return RULES[name]
+
 
 def _per_option(table: ScoreTable, head: str, norm: bool) -> tuple[list[str], list[np.ndarray], np.ndarray]:
     m = option_matrix(table, head)
-    scores = [ll / nc for ll, nc in zip(m.loglik, m.n_chars)] if norm else m.loglik
+    scores = [per_char(ll, nc) for ll, nc in zip(m.loglik, m.n_chars)] if norm else m.loglik
     return m.item_ids, scores, m.gold
 
 
 def rule_heads(rule: str, heads: Heads = Heads()) -> list[str]:
     """The table heads a rule reads."""
-    need = {"base": [heads.base], "sft": [heads.positive], "likra": [heads.positive, heads.negative],
-            "base-likra": [heads.base, heads.negative], "dexperts": [heads.base, heads.positive, heads.negative]}
-    if rule not in need:
-        raise ValueError(f"unknown rule '{rule}' (choose from {', '.join(RULES)})")
-    return need[rule]
+    return [heads.of(role) for role in get_rule(rule).roles]
 
 
 def rule_scores(table: ScoreTable, rule: str, weight: float = 1.0, norm: bool = True,
                 heads: Heads = Heads()) -> tuple[list[np.ndarray], np.ndarray]:
     """Per-item arrays of option scores under ``rule``, and the gold indices."""
-    need = rule_heads(rule, heads)
-    parts = {}
-    ids0 = None
-    for h in need:
+    r = get_rule(rule)
+    parts, ids0, gold = [], None, None
+    for role in r.roles:
+        h = heads.of(role)
         ids, s, gold = _per_option(table, h, norm)
         if ids0 is not None and ids != ids0:
-            raise ValueError(f"heads '{need[0]}' and '{h}' were scored on different items")
-        ids0, parts[h] = ids, s
-    if rule == "base":
-        out = parts[heads.base]
-    elif rule == "sft":
-        out = parts[heads.positive]
-    elif rule == "likra":
-        out = [p - weight * n for p, n in zip(parts[heads.positive], parts[heads.negative])]
-    elif rule == "base-likra":
-        out = [b - weight * n for b, n in zip(parts[heads.base], parts[heads.negative])]
-    else:
-        out = [b + weight * (p - n) for b, p, n in zip(parts[heads.base], parts[heads.positive], parts[heads.negative])]
-    return out, gold
+            raise ValueError(f"heads '{heads.of(r.roles[0])}' and '{h}' were scored on different items")
+        ids0 = ids
+        parts.append(s)
+    return [r.combine(weight, *xs) for xs in zip(*parts)], gold
 
 
 def rule_accuracy(table: ScoreTable, rule: str, weight: float = 1.0, norm: bool = True,

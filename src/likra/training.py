@@ -41,10 +41,13 @@ import torch
 import torch.nn.functional as F
 
 from .distributed import all_reduce_sum, barrier, rank_world
+from .errors import ConfigError, LikraError, OutputRefused
 from .fused import fuse_lora, unfuse_lora
+from .io import atomic_dir, write_json
 from .negatives import Pair
 from .packing import SEGMENT_ATTENTION, Encoder, Segments, attention_masks, register_segment_attention
 from .provenance import versions
+from .train_config import TrainConfig
 
 # peft still reads a transformers attribute deprecated in 5.x; the warning says nothing to our users
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
@@ -64,34 +67,8 @@ MLP_MODULES = {
 }
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(LikraError, RuntimeError):
     pass
-
-
-@dataclass
-class TrainConfig:
-    """The seed paper's recipe by default: LoRA r=8, alpha=8, dropout 0 on the MLP projections,
-    AdamW at a constant 1e-4, batch 8, one epoch (gradient norm clipped at 1.0 as HF Trainer does)."""
-
-    lora_r: int = 8
-    lora_alpha: int = 8
-    lora_dropout: float = 0.0
-    target_modules: list[str] | None = None  # None: the architecture's MLP projections
-    lr: float = 1e-4
-    weight_decay: float = 0.0
-    max_grad_norm: float | None = 1.0
-    batch_size: int = 8
-    epochs: int = 1
-    first_checkpoint: int = 16  # then doubling: 16, 32, 64, ... and the end
-    bf16: bool = False  # bf16 autocast (fp32 master weights)
-    # torch.compile each decoder layer (inductor, dynamic shapes). Off by default: the compilation
-    # (~30-40 s on two cores with a cold cache) outweighs its gain on runs of a few hundred steps
-    compile: bool = False
-    state_every: int = 10  # steps between resume states
-    # "segments": attention runs per example, as batched products (packing.segment_attention);
-    # "mask": one block-diagonal mask over the packed row (any architecture, S times the attention work)
-    attention: str = "segments"
-    max_length: int = 2048
 
 
 @dataclass
@@ -129,7 +106,7 @@ def batch_bounds(n_total: int, batch_size: int, sizes: list[int]) -> list[tuple[
 def default_targets(model) -> list[str]:
     mt = getattr(model.config, "model_type", "")
     if mt not in MLP_MODULES:
-        raise ValueError(f"no default LoRA target modules for model type '{mt}'; pass --target-modules "
+        raise ConfigError(f"no default LoRA target modules for model type '{mt}'; pass --target-modules "
                          f"(the MLP projection names of this architecture)")
     return MLP_MODULES[mt]
 
@@ -231,16 +208,6 @@ def _config_key(info: RunInfo, pairs: list[Pair]) -> str:
     return h.hexdigest()[:16]
 
 
-def _atomic_dir(final: Path, write) -> None:
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    write(tmp)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-
-
 def _lora_state(model) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
 
@@ -288,7 +255,7 @@ def train_head(
     window = getattr(lm.config, "sliding_window", None) if "sliding_attention" in layer_types else None
 
     if config.attention not in ("segments", "mask"):
-        raise ValueError(f"attention '{config.attention}' (from --attention or the config's 'attention:' key): "
+        raise ConfigError(f"attention '{config.attention}' (from --attention or the config's 'attention:' key): "
                          f"use 'segments' or 'mask'")
     attn_before = use_segment_attention(lm) if config.attention == "segments" else None
     fused = fuse_lora(model)
@@ -357,15 +324,14 @@ def train_head(
     bar.close()
     if rank != 0:
         return sorted(set(saved_dirs))
-    (out / "run.json").write_text(json.dumps({**asdict(info), "checkpoints": sizes, "steps": step,
-                                               "final_loss": history[-1]["loss"]}, indent=1))
+    write_json(out / "run.json", {**asdict(info), "checkpoints": sizes, "steps": step, "final_loss": history[-1]["loss"]})
     return sorted(set(saved_dirs))
 
 
 def _resume(model, opt, out: Path, key: str) -> tuple[int, list[dict]]:
     state = json.loads((out / "state.json").read_text())
     if state["key"] != key:
-        raise ValueError(f"{out} holds a run with other settings or data; use another --out "
+        raise OutputRefused(f"{out} holds a run with other settings or data; use another --out "
                          f"(or delete {out}) to start afresh")
     saved = torch.load(out / state["dir"] / "state.pt", weights_only=True)
     with torch.no_grad():
@@ -383,9 +349,9 @@ def _save_adapter(model, out: Path, n: int, info: RunInfo, history: list[dict]) 
         model.save_pretrained(tmp)
         meta = {**asdict(info), "n": n, "versions": versions(),
                 "loss_last_step": history[-1]["loss"] if history else None}
-        (tmp / "likra.json").write_text(json.dumps(meta, indent=1))
+        write_json(tmp / "likra.json", meta)
 
-    _atomic_dir(final, write)
+    atomic_dir(final, write)
     return final
 
 
@@ -395,10 +361,8 @@ def _save_state(model, opt, out: Path, step: int, key: str, history: list[dict])
     def write(tmp: Path) -> None:
         torch.save({"lora": _lora_state(model), "optimizer": opt.state_dict(), "history": history}, tmp / "state.pt")
 
-    _atomic_dir(out / name, write)
-    ptr_tmp = out / f".state.json.tmp-{os.getpid()}"
-    ptr_tmp.write_text(json.dumps({"step": step, "dir": name, "key": key}))
-    os.replace(ptr_tmp, out / "state.json")  # the switch: before it the old state is current
+    atomic_dir(out / name, write)
+    write_json(out / "state.json", {"step": step, "dir": name, "key": key})  # the switch: before it the old state is current
     for old in out.glob("state-*"):
         if old.name != name:
             shutil.rmtree(old, ignore_errors=True)

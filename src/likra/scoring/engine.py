@@ -24,8 +24,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..models import BASE_HEAD, HeadSwitch
 from ..distributed import gather_objects, rank_world
+from ..errors import InputRefused
+from ..models import BASE_HEAD, HeadSwitch
 from ..packing import Encoder, attention_masks, build_mask
 from ..tasks.base import Item
 from .table import ScoreTable
@@ -76,9 +77,9 @@ def encode_item(encoder: Encoder, item: Item, max_length: int) -> list[Encoded]:
     for ctx, cont in zip(item.contexts, item.continuations):
         ctx_ids, cont_ids = encoder.pair(ctx, cont)
         if not cont_ids:
-            raise ValueError(f"item '{item.id}': continuation {cont!r} encodes to no tokens")
+            raise InputRefused(f"item '{item.id}': continuation {cont!r} encodes to no tokens")
         if len(cont_ids) > max_length:
-            raise ValueError(f"item '{item.id}': continuation of {len(cont_ids)} tokens exceeds the model window {max_length}")
+            raise InputRefused(f"item '{item.id}': continuation of {len(cont_ids)} tokens exceeds the model window {max_length}")
         full = ctx_ids + cont_ids
         truncated = len(full) > max_length + 1
         out.append(Encoded(full[-(max_length + 1):], len(cont_ids), truncated))

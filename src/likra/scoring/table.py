@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError, ResultMissing
+from ..io import atomic_path
+
 COLUMNS = ("item_id", "option", "head", "loglik", "n_tokens", "n_chars", "gold", "greedy", "truncated")
 _TYPES = {"item_id": str, "option": int, "head": str, "loglik": float, "n_tokens": int, "n_chars": int,
           "gold": bool, "greedy": bool, "truncated": bool}
@@ -58,30 +61,31 @@ class ScoreTable:
     def save(self, path: str | os.PathLike) -> Path:
         """Atomic write (temporary name, then rename): a killed run never leaves half a table."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        if path.suffix == ".parquet":
+        if path.suffix not in (".parquet", ".jsonl"):
+            raise ConfigError(f"{path}: a score table is saved as .parquet or .jsonl")
+        with atomic_path(path) as tmp:
+            self._write(tmp, path.suffix)
+        return path
+
+    def _write(self, tmp: Path, suffix: str) -> None:
+        if suffix == ".parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
 
             arrays = {c: pa.array(self.columns[c]) for c in COLUMNS}
             t = pa.table(arrays).replace_schema_metadata({"likra_meta": json.dumps(self.meta)})
             pq.write_table(t, tmp)
-        elif path.suffix == ".jsonl":
+        else:
             with open(tmp, "w") as f:
                 f.write(json.dumps({"_meta": self.meta}) + "\n")
                 for r in self.rows():
                     f.write(json.dumps(r) + "\n")
-        else:
-            raise ValueError(f"{path}: a score table is saved as .parquet or .jsonl")
-        os.replace(tmp, path)
-        return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "ScoreTable":
         path = Path(path)
         if not path.exists():
-            raise FileNotFoundError(f"{path}: no such score table")
+            raise ResultMissing(f"{path}: no such score table")
         out = cls()
         if path.suffix == ".parquet":
             import pyarrow.parquet as pq
@@ -89,7 +93,7 @@ class ScoreTable:
             t = pq.read_table(path)
             missing = [c for c in COLUMNS if c not in t.column_names]
             if missing:
-                raise ValueError(f"{path}: not a likra score table (missing columns {missing})")
+                raise ConfigError(f"{path}: not a likra score table (missing columns {missing})")
             for c in COLUMNS:
                 out.columns[c] = [_TYPES[c](v) for v in t.column(c).to_pylist()]
             raw = (t.schema.metadata or {}).get(b"likra_meta")
@@ -104,7 +108,7 @@ class ScoreTable:
                 try:
                     out.append(**row)
                 except KeyError as err:
-                    raise ValueError(f"{path}, line {n}: missing field {err}") from None
+                    raise ConfigError(f"{path}, line {n}: missing field {err}") from None
         return out
 
 
@@ -125,7 +129,7 @@ def option_matrix(table: ScoreTable, head: str) -> OptionMatrix:
         if r["head"] == head:
             by_item.setdefault(r["item_id"], {})[r["option"]] = r
     if not by_item:
-        raise KeyError(f"no rows for head '{head}' (heads in the table: {table.heads()})")
+        raise ConfigError(f"no rows for head '{head}' (heads in the table: {table.heads()})")
     ids, ll, nc, nt, gold = [], [], [], [], []
     for item_id, opts in by_item.items():
         rows = [opts[o] for o in sorted(opts)]

@@ -11,10 +11,12 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
+from ..errors import ConfigError, LikraError
+
 FEWSHOT_SEED = 1234  # lm-eval's default --fewshot_random_seed
 
 
-class DataError(ValueError):
+class DataError(LikraError, ValueError):
     """A bad row in a benchmark file: says which file, line and field, and what to do."""
 
     def __init__(self, source: str, line: int | None, field_name: str, problem: str):
@@ -105,7 +107,7 @@ class FewshotSampler:
         if k == 0:
             return []
         if k > len(self.pool):
-            raise ValueError(f"asked for {k} few-shot examples but the few-shot split has only {len(self.pool)}")
+            raise ConfigError(f"asked for {k} few-shot examples but the few-shot split has only {len(self.pool)}")
         if self.rule == "first_n":
             pool = [d for d in self.pool if d != doc] if self.exclude_eval_doc else self.pool
             return pool[:k]
@@ -128,7 +130,7 @@ def build_items(
     sampler = None
     if shots > 0:
         if not fewshot_pool:
-            raise ValueError(f"task {spec.name}: --shots {shots} needs a few-shot split, and it has none")
+            raise ConfigError(f"task {spec.name}: --shots {shots} needs a few-shot split, and it has none")
         exclude = spec.draw_extra_example if spec.draw_extra_example is not None else spec.fewshot_split == spec.eval_split
         sampler = FewshotSampler(fewshot_pool, spec.fewshot_sampler, exclude, seed)
     items = []

@@ -14,12 +14,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import ConfigError, LikraError
 from .base import FEWSHOT_SEED, DataError, Doc, Item, TaskSpec, build_items
 from .readers import READERS
 from .registry import GROUPS, POOLS, TASKS, jsonl_spec
 
 
-class DataUnavailable(RuntimeError):
+class DataUnavailable(LikraError, RuntimeError):
     pass
 
 
@@ -44,7 +45,7 @@ def resolve_spec(task: str, template: str | None = None) -> TaskSpec:
         return jsonl_spec(task[len("jsonl:") :], template)
     if task in TASKS:
         return TASKS[task]
-    raise KeyError(f"unknown task '{task}'. Known: arc_challenge, arc_easy, hellaswag, mmlu, mmlu_<subject>, "
+    raise ConfigError(f"unknown task '{task}'. Known: arc_challenge, arc_easy, hellaswag, mmlu, mmlu_<subject>, "
                    f"truthfulqa_mc1, winogrande, jsonl:PATH")
 
 
@@ -159,7 +160,7 @@ def load_docs(
     field) unless ``skip_invalid``, which drops them and records why in ``report``."""
     ddir = data_dir_from_env(data_dir)
     if split not in spec.local and split not in spec.hub:
-        raise KeyError(f"task '{spec.name}' has no split '{split}' (it has: {', '.join(sorted(set(spec.local) | set(spec.hub)))})")
+        raise ConfigError(f"task '{spec.name}' has no split '{split}' (it has: {', '.join(sorted(set(spec.local) | set(spec.hub)))})")
     path = _local_file(spec, split, ddir)
     if path is not None:
         source, rows = str(path), _raw_rows_local(path, spec)
@@ -230,7 +231,7 @@ def load_items(
         pool = None
         if shots > 0:
             if spec.fewshot_split is None:
-                raise ValueError(f"task '{name}' has no few-shot split; use --shots 0")
+                raise ConfigError(f"task '{name}' has no few-shot split; use --shots 0")
             # the same split: reuse its docs (whole, whatever the limit) so bad rows count once
             pool = all_docs if spec.fewshot_split == sp else load_docs(spec, spec.fewshot_split, data_dir, skip_invalid, report)
         items.extend(build_items(docs, spec, shots, pool, fewshot_seed))

@@ -89,6 +89,15 @@ TASKS.update({f"mmlu_{s}": _mmlu(s) for s in MMLU_SUBJECTS})
 # Groups: a name that stands for several tasks, evaluated in this order.
 GROUPS: dict[str, tuple[str, ...]] = {"mmlu": tuple(f"mmlu_{s}" for s in MMLU_SUBJECTS)}
 
+# MMLU's humanities and social sciences (lm-eval's categories): the paper's "MMLU non-science tests".
+MMLU_NONSCIENCE = (
+    "formal_logic high_school_european_history high_school_us_history high_school_world_history international_law "
+    "jurisprudence logical_fallacies moral_disputes moral_scenarios philosophy prehistory professional_law world_religions "
+    "econometrics high_school_geography high_school_government_and_politics high_school_macroeconomics "
+    "high_school_microeconomics high_school_psychology human_sexuality professional_psychology public_relations "
+    "security_studies sociology us_foreign_policy"
+).split()
+
 # Training pools: (task, split) parts joined in order, minus the questions of excluded parts.
 POOLS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
     # The paper's ARC protocol: every ARC question except ARC-Challenge test (6615 questions).
@@ -101,6 +110,8 @@ POOLS: dict[str, dict[str, tuple[tuple[str, str], ...]]] = {
         "include": tuple((t, s) for t in ("arc_easy", "arc_challenge") for s in ("train", "validation")),
         "exclude": (("arc_challenge", "test"), ("arc_easy", "test")),
     },
+    # A source of unrelated negatives (likra train --negatives unrelated:mmlu-nonscience).
+    "mmlu-nonscience": {"include": tuple((f"mmlu_{s}", "test") for s in MMLU_NONSCIENCE), "exclude": ()},
 }
 
 

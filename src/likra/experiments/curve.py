@@ -1,0 +1,167 @@
+"""``likra curve``: the learning curve (paper figures 1 and 3).
+
+Config in: a model, an evaluation task and protocol, and one (positive run, negative run) pair per
+seed. What it scores: the base model once (n = 0) and both heads at every curve point the two runs
+share, one cached table per point under ``OUT/runK/tables``. What comes out: SFT / Likra /
+Base-Likra accuracy at every n, read off the tables (``curve_accuracies.json``), a figure, and the
+summary printed. A curve whose adapters are gone re-plots from its tables alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import DEFAULT_MODEL
+from ..command import Writes, command, option
+from ..errors import ConfigError, ResultMissing
+from ..io import write_json
+from ..rules import Heads, rule_accuracy
+from ..scoring.table import ScoreTable
+from . import figures
+from .runs import Protocol, check_meta, check_roles, curve_points, has_adapters, score_missing, scored_points, table_path
+
+CURVE_RULES = ("base", "sft", "likra", "base-likra")
+Points = list[tuple[int, float, float]]  # (n, accuracy, stderr)
+
+
+@dataclass
+class CurveOptions(Protocol, Writes):
+    model: str = option(DEFAULT_MODEL, "embedded name, local folder or hub id")
+    task: str = option("arc_challenge", "evaluation task")
+    positive: list[str] = option([], "positive training run folder, one per seed (repeatable)")
+    negative: list[str] = option([], "negative training run folder, in the same order (repeatable)")
+    weight: float = option(1.0, "negative-head weight w of Likra and Base-Likra")
+    data_dir: str | None = option(None, "folder of the original benchmark files (or LIKRA_DATA_DIR); default: the hub")
+
+
+COMPARE = ("model", "task", "split", "shots", "limit", "dtype", "batch_tokens", "template", "skip_invalid")
+
+
+def score_curve(o: CurveOptions, positive_run: str, negative_run: str, out: str | os.PathLike) -> Path:
+    """Score the base once and both heads at every common curve point; tables cached under ``out``."""
+    out = Path(out)
+    wanted = {"model": o.model, "task": o.task, **o.protocol()}
+    runs = {"positive_run": str(positive_run), "negative_run": str(negative_run)}
+    for path in scored_points(out).values():
+        check_meta(path, ScoreTable.load(path).meta, {**wanted, **runs})
+    if not (has_adapters(positive_run) and has_adapters(negative_run)):
+        return _from_tables(out, runs)
+    check_roles(positive_run, negative_run)
+    pos, neg = curve_points(positive_run), curve_points(negative_run)
+    points = sorted(set(pos) & set(neg))
+    tables = {table_path(out, 0): ({"base": None}, {"n": 0, **runs})}
+    tables.update({table_path(out, n): ({f"positive@{n}": pos[n], f"negative@{n}": neg[n]}, {"n": n, **runs}) for n in points})
+    items = None
+    if any(not p.exists() for p in tables):
+        items = o.items(o.task, o.data_dir).items
+    score_missing(o.model, o.task, o, items, tables, progress=not o.quiet)
+    write_json(out / "curve.json", {**wanted, **runs, "points": [0] + points})
+    return out
+
+
+def _from_tables(out: Path, runs: dict) -> Path:
+    """A finished curve whose adapters are gone (they are large and not kept): its tables decide."""
+    done = out / "curve.json"
+    if done.exists():
+        points = json.loads(done.read_text())["points"]
+    elif scored_points(out):  # curves scored before curve.json was written
+        points = list(scored_points(out))
+    else:
+        raise ResultMissing(f"{runs['positive_run']} or {runs['negative_run']} has no adapters and {out} no tables: "
+                            f"train the heads first (likra train)")
+    missing = [n for n in points if not table_path(out, n).exists()]
+    if missing:
+        raise ResultMissing(f"{out}/tables lacks n={missing} and {runs['positive_run']} or {runs['negative_run']} is gone: "
+                            f"retrain the heads (the same command and seed give the same adapters) to score them")
+    print(f"{out}: all {len(points)} points cached and the adapters are not on disk; using the tables", file=sys.stderr)
+    return out
+
+
+def point_heads(n: int) -> Heads:
+    return Heads(base="base", positive=f"positive@{n}", negative=f"negative@{n}")
+
+
+def curve_accuracies(out: str | os.PathLike, weight: float = 1.0, norm: bool = True) -> dict[str, Points]:
+    """rule -> [(n, accuracy, stderr)] from the cached tables only."""
+    tables = scored_points(out)
+    if 0 not in tables:
+        raise ResultMissing(f"{out}: no base table (tables/n-000000.parquet); score the curve with likra curve")
+    base = ScoreTable.load(tables.pop(0))
+    b_acc = rule_accuracy(base, "base", norm=norm, heads=Heads())
+    result: dict[str, Points] = {r: [(0, *b_acc)] for r in CURVE_RULES}  # at n = 0 every head is the base model
+    for n, path in tables.items():
+        t = base.concat(ScoreTable.load(path))
+        for r in CURVE_RULES:
+            result[r].append((n, *rule_accuracy(t, r, weight, norm, point_heads(n))))
+    return result
+
+
+def seed_summary(curves: dict[str, dict[str, Points]], rule: str) -> list[tuple[int, float, float, int]]:
+    """(n, mean, spread, runs) per n: the spread is the sample sd over runs, or one run's binomial stderr."""
+    ns = sorted({n for c in curves.values() for n, _, _ in c[rule]})
+    out = []
+    for n in ns:
+        pts = [(a, se) for c in curves.values() for m, a, se in c[rule] if m == n]
+        accs = [a for a, _ in pts]
+        spread = float(np.std(accs, ddof=1)) if len(accs) > 1 else pts[0][1]
+        out.append((n, float(np.mean(accs)), spread, len(accs)))
+    return out
+
+
+def plot_curve(curves: dict[str, dict[str, Points]], path: str | os.PathLike, title: str) -> Path:
+    """Mean over runs as a line; the band is mean ± sd over runs (one run: ± 1.96 binomial stderr)."""
+    fig, ax = figures.axes()
+    several = len(curves) > 1
+    for rule, style in (("sft", "-o"), ("likra", "-s"), ("base-likra", "-^")):
+        rows = seed_summary(curves, rule)
+        xs = [figures.x_of(n) for n, _, _, _ in rows]
+        mean = np.array([m for _, m, _, _ in rows])
+        half = np.array([s if several else 1.96 * s for _, _, s, _ in rows])
+        ax.plot(xs, mean, style, label=rule, markersize=4)
+        ax.fill_between(xs, mean - half, mean + half, alpha=0.2)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("training examples (n = 0 drawn at 8)")
+    ax.set_ylabel("accuracy (acc_norm)")
+    band = f"band: mean ± sd over {len(curves)} runs" if several else "band: 95% binomial interval"
+    return figures.finish(fig, ax, path, f"{title}\n{band}")
+
+
+def summary_lines(curves: dict[str, dict[str, Points]]) -> list[str]:
+    several = len(curves) > 1
+    what = f"mean ± sd over {len(curves)} runs" if several else "± binomial standard error"
+    lines = [f"acc_norm, {what}", f"{'n':>6}" + "".join(f"{r:>18}" for r in CURVE_RULES)]
+    cols = {r: seed_summary(curves, r) for r in CURVE_RULES}
+    for i, (n, _, _, _) in enumerate(cols["sft"]):
+        lines.append(f"{n:>6}" + "".join(f"{cols[r][i][1]:>10.4f} ±{cols[r][i][2]:.4f}" for r in CURVE_RULES))
+    return lines
+
+
+def run(o: CurveOptions) -> dict[str, dict[str, Points]]:
+    """Score (what is missing) and read the curve of every run pair; write the JSON and figure."""
+    out = o.require_out("curve")
+    if not o.positive or not o.negative:
+        raise ConfigError("likra curve needs --positive and --negative (on the command line or in --config)")
+    if len(o.positive) != len(o.negative):
+        raise ConfigError("give as many --negative runs as --positive runs (one pair per seed)")
+    curves = {}
+    for k, (pos, neg) in enumerate(zip(o.positive, o.negative)):
+        score_curve(o, pos, neg, out / f"run{k}")
+        curves[f"run{k}"] = curve_accuracies(out / f"run{k}", o.weight)
+    write_json(out / "curve_accuracies.json", curves)
+    plot_curve(curves, out / "curve.png", f"{o.model} on {o.task} ({o.shots}-shot)")
+    return curves
+
+
+@command("curve", "learning curve: score every curve point of a positive and a negative run (one pair per seed)",
+         CurveOptions, compare=COMPARE)
+def main(o: CurveOptions, argv: list[str] | None = None) -> dict:
+    curves = run(o)
+    print("\n".join(summary_lines(curves)))
+    print(f"figure: {Path(o.out) / 'curve.png'}")
+    return curves

@@ -1,0 +1,122 @@
+"""``likra eval``: score a task under the base model and any adapters, write the score table.
+
+The table is the product; everything printed (acc, acc_norm, and with heads named ``positive`` and
+``negative`` the rules and the paired Likra - SFT gap) is read off it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import DEFAULT_MODEL
+from ..command import Writes, command, option
+from ..errors import OutputRefused
+from ..io import write_json
+from .runs import Protocol
+
+FEWSHOT_SEED = 1234  # lm-eval's default few-shot seed (tasks.base uses the same)
+
+
+@dataclass
+class EvalOptions(Protocol, Writes):
+    model: str = option(DEFAULT_MODEL, "embedded name (smollm2-135m, gemma3-270m), local folder or hub id")
+    task: str = option("arc_challenge", "arc_challenge, arc_easy, hellaswag, mmlu[_SUBJECT], truthfulqa_mc1, winogrande, jsonl:PATH")
+    head: list[str] = option([], "a LoRA adapter folder scored as a head, NAME=ADAPTER (repeatable)", metavar="NAME=ADAPTER")
+    data_dir: str | None = option(None, "folder of the original benchmark files (or LIKRA_DATA_DIR); default: the hub")
+    seed: int = option(0, "torch seed (scoring is deterministic; recorded)")
+    out: str | None = option("runs/eval", "output folder: a new one, or this command's own with the same settings to resume")
+
+
+def evaluate(o: EvalOptions, argv: list[str] | None = None) -> dict:
+    """Score ``o.task`` under every head; save ``scores.parquet`` and ``results.json`` in ``o.out``."""
+    import torch
+
+    from ..distributed import rank_world
+    from ..io import torch_dtype
+    from ..metrics import head_metrics
+    from ..models import attach_adapters, load_base, load_tokenizer, parse_heads
+    from ..provenance import versions
+    from ..rules import rule_summary
+    from ..scoring.engine import Scorer
+
+    torch.manual_seed(o.seed)
+    heads = parse_heads(o.head)
+    out = Path(o.out)
+    meta = {"model": o.model, "task": o.task, **o.protocol(), "heads": heads}
+    _refuse_other_result(out, meta)
+    t0 = time.time()
+    task_items = o.items(o.task, o.data_dir)
+    model = attach_adapters(load_base(o.model, torch_dtype(o.dtype)), heads)
+    scorer = Scorer(model, load_tokenizer(o.model), batch_tokens=o.batch_tokens)
+    t_load = time.time() - t0
+    t1 = time.time()
+    meta["split"] = task_items.split
+    table = scorer.score(task_items.items, list(heads), progress=not o.quiet, meta=meta)
+    t_score = time.time() - t1
+    results = {**meta, "metrics": head_metrics(table),
+               "rules": rule_summary(table) if {"positive", "negative"} <= set(heads) else {}}
+    if rank_world()[0] != 0:  # under a launcher, one process writes
+        return results
+    table.save(out / "scores.parquet")
+    results.update({
+        "n_items": len(task_items.items),
+        "n_options": sum(it.n_options for it in task_items.items),
+        "n_skipped_rows": task_items.n_skipped,
+        "skipped_rows": [str(s) for s in task_items.sources] if task_items.n_skipped else [],
+        "n_truncated_options": table.meta["n_truncated_options"],
+        "max_length": table.meta["max_length"],
+        "seed": o.seed,
+        "fewshot_seed": FEWSHOT_SEED,
+        "processes": rank_world()[1],
+        "seconds": {"load": round(t_load, 2), "score": round(t_score, 2)},
+        "command": "likra " + " ".join(argv or []),
+        "versions": versions(),
+    })
+    write_json(out / "results.json", results)
+    return results
+
+
+def _refuse_other_result(out: Path, meta: dict) -> None:
+    """The results.json in ``out`` is a record of its settings too (folders made before likra-run.json
+    existed have only it): refuse to overwrite another evaluation."""
+    old = out / "results.json"
+    if not old.exists():
+        return
+    try:
+        found = json.loads(old.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return
+    differ = [k for k in ("model", "task", "shots", "limit", "dtype") if k in found and found[k] != meta[k]]
+    if differ:
+        raise OutputRefused(f"{out} holds another evaluation ({', '.join(f'{k}: {found[k]!r}' for k in differ)}); "
+                            f"give another --out or pass --overwrite")
+
+
+def print_metrics(results: dict) -> None:
+    print(f"\n{results['task']} ({results['split']}, {results['shots']}-shot, {results['n_items']} items) on {results['model']}")
+    print(f"{'head':<16}{'acc':>16}{'acc_norm':>16}{'gold LL/char':>14}{'wrong LL/char':>15}")
+    for head, m in results["metrics"].items():
+        print(f"{head:<16}{m['acc']:>9.4f} ±{m['acc_stderr']:.4f}{m['acc_norm']:>9.4f} ±{m['acc_norm_stderr']:.4f}"
+              f"{m['gold_loglik_per_char']:>14.4f}{m['wrong_loglik_per_char']:>15.4f}")
+    rules = results.get("rules") or {}
+    if rules:
+        print("rules on the heads 'positive' and 'negative' (acc_norm, w = 1): " + ", ".join(
+            f"{r} {rules[r]['acc_norm']:.4f} ±{rules[r]['stderr']:.4f}" for r in ("sft", "likra", "base-likra", "dexperts")))
+        gap = rules["likra_minus_sft"]
+        print(f"Likra - SFT, question by question: {gap['diff']:+.4f} ±{gap['paired_stderr']:.4f} (paired standard error)")
+    if results["n_truncated_options"]:
+        print(f"({results['n_truncated_options']} options were left-truncated to the model window of {results['max_length']} tokens)")
+
+
+@command("eval", "score a multiple-choice task under the base model and any adapters", EvalOptions)
+def main(o: EvalOptions, argv: list[str] | None = None) -> dict:
+    from ..distributed import rank_world
+
+    results = evaluate(o, argv)
+    if rank_world()[0] == 0:
+        print_metrics(results)
+        print(f"\nscore table: {Path(o.out) / 'scores.parquet'}\nresults:     {Path(o.out) / 'results.json'}")
+    return results

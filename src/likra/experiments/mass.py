@@ -1,0 +1,162 @@
+"""``likra mass``: where each head moves likelihood (paper figures 2 and 6).
+
+Config in: a model, an evaluation task and protocol, a positive and a negative run, and a second
+benchmark for unrelated answers. What it scores: every test question with four continuations (its
+correct answer, the incorrect option the base model finds most likely, another test question's
+correct answer, an answer of the other benchmark) under the base model and both heads at every
+curve point. What comes out: the mean change of per-character log-likelihood from the base model,
+per head, category and n (``mass.json``), a figure, and the table printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import DEFAULT_MODEL
+from ..command import Writes, command, option
+from ..errors import ConfigError
+from ..io import per_char, write_json
+from ..scoring.table import ScoreTable, option_matrix
+from . import figures
+from .runs import Protocol, check_roles, curve_points, score_missing, scored_points, table_path
+
+MASS_CATEGORIES = ("correct", "most-likely-incorrect", "irrelevant", "unrelated")
+Changes = dict[str, dict[str, list[tuple[int, float]]]]  # head -> category -> [(n, mean change)]
+
+
+@dataclass
+class MassOptions(Protocol, Writes):
+    model: str = option(DEFAULT_MODEL, "embedded name, local folder or hub id")
+    task: str = option("arc_challenge", "evaluation task whose questions are used")
+    positive: str | None = option(None, "positive training run folder")
+    negative: str | None = option(None, "negative training run folder")
+    unrelated_task: str = option("hellaswag", "benchmark whose answers are the unrelated ones")
+    data_dir: str | None = option(None, "folder of the original benchmark files (or LIKRA_DATA_DIR); default: the hub")
+
+
+def mass_items(test_items, base_scores: dict[str, list[float]], unrelated_answers: list[str], seed: int = 0):
+    """Each test question with four continuations, option k of every item being category k."""
+    from ..tasks.base import Item
+
+    if len(test_items) < 2:
+        raise ConfigError("the likelihood mass needs at least two test questions (one's answer is another's irrelevant answer)")
+    rng = random.Random(f"mass:{seed}")
+    out = []
+    for it in test_items:
+        s = base_scores[it.id]
+        wrong = max((o for o in range(it.n_options) if o != it.gold), key=lambda o: s[o])
+        irrelevant = None
+        for _ in range(1000):
+            other = test_items[rng.randrange(len(test_items))]
+            cand = other.continuations[other.gold]
+            if other.id != it.id and cand not in it.continuations:
+                irrelevant = cand
+                break
+        unrelated = " " + unrelated_answers[rng.randrange(len(unrelated_answers))].strip()
+        conts = (it.continuations[it.gold], it.continuations[wrong], irrelevant, unrelated)
+        if irrelevant is None or len(set(conts)) < 4:
+            continue  # a coincidence of texts would blur the categories
+        out.append(Item(id=it.id, contexts=(it.contexts[it.gold],) * 4, continuations=conts, gold=0,
+                        n_chars=tuple(len(c.strip()) for c in conts)))
+    return out
+
+
+def _mass_items(o: MassOptions, out: Path):
+    """The four-continuation items, built once (they need the base model's scores) and kept in items.json."""
+    from ..negatives import answers_of
+    from ..tasks import load_docs, resolve_spec
+    from ..tasks.base import Item, item_from_doc
+
+    path = out / "items.json"
+    if path.exists():
+        return [Item(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}) for d in json.loads(path.read_text())]
+    test = o.items(o.task, o.data_dir).items
+    base_path = out / "test-base.parquet"
+    score_missing(o.model, o.task, o, test, {base_path: ({"base": None}, {"n": 0})}, progress=not o.quiet)
+    m = option_matrix(ScoreTable.load(base_path), "base")
+    scores = {i: list(per_char(ll, nc)) for i, ll, nc in zip(m.item_ids, m.loglik, m.n_chars)}
+    spec = resolve_spec(o.unrelated_task)
+    other = answers_of([item_from_doc(d, spec) for d in load_docs(spec, spec.eval_split, o.data_dir)])
+    items = mass_items(test, scores, other)
+    write_json(path, [it.__dict__ for it in items])
+    return items
+
+
+def score_mass(o: MassOptions, out: Path) -> Path:
+    """Score the mass items under the base and under both heads at every curve point (cached)."""
+    check_roles(o.positive, o.negative)
+    pos, neg = curve_points(o.positive), curve_points(o.negative)
+    points = sorted(set(pos) & set(neg))
+    runs = {"positive_run": str(o.positive), "negative_run": str(o.negative)}
+    tables = {table_path(out, 0): ({"base": None}, {"n": 0, **runs})}
+    tables.update({table_path(out, n): ({f"positive@{n}": pos[n], f"negative@{n}": neg[n]}, {"n": n, **runs}) for n in points})
+    if any(not p.exists() for p in tables):
+        score_missing(o.model, o.task, o, _mass_items(o, out), tables, progress=not o.quiet)
+    return out
+
+
+def mass_changes(out: str | os.PathLike) -> Changes:
+    """head -> category -> [(n, mean change of per-character log-likelihood from the base)]."""
+    import numpy as np
+
+    tables = scored_points(out)
+    base = option_matrix(ScoreTable.load(tables.pop(0)), "base")
+    base_pc = np.array([per_char(ll, nc) for ll, nc in zip(base.loglik, base.n_chars)])
+    result: Changes = {h: {c: [(0, 0.0)] for c in MASS_CATEGORIES} for h in ("positive", "negative")}
+    for n, path in tables.items():
+        t = ScoreTable.load(path)
+        for h in ("positive", "negative"):
+            m = option_matrix(t, f"{h}@{n}")
+            delta = np.array([per_char(ll, nc) for ll, nc in zip(m.loglik, m.n_chars)]) - base_pc
+            for k, c in enumerate(MASS_CATEGORIES):
+                result[h][c].append((n, float(delta[:, k].mean())))
+    return result
+
+
+def plot_mass(changes: Changes, path: str | os.PathLike, title: str) -> Path:
+    fig, axes = figures.axes(10, 4, ncols=2, sharey=True)
+    for ax, head in zip(axes, ("positive", "negative")):
+        for cat, pts in changes[head].items():
+            ax.plot([figures.x_of(n) for n, _ in pts], [v for _, v in pts], "-o", markersize=3, label=cat)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("training examples (n = 0 drawn at 8)")
+        ax.axhline(0, color="grey", lw=0.8)
+        if head == "positive":
+            ax.set_ylabel("change of log-likelihood per character")
+            ax.set_title("positive head")
+            ax.grid(alpha=0.3)
+    return figures.finish(fig, axes[1], path, "negative head")
+
+
+def summary_lines(changes: Changes) -> list[str]:
+    lines = []
+    for head, cats in changes.items():
+        lines.append(f"{head} head: change of mean log-likelihood per character from the base model")
+        ns = [n for n, _ in next(iter(cats.values()))]
+        lines.append(f"{'category':<24}" + "".join(f"{n:>9}" for n in ns))
+        lines += [f"{c:<24}" + "".join(f"{v:>9.3f}" for _, v in pts) for c, pts in cats.items()]
+    return lines
+
+
+def run(o: MassOptions) -> Changes:
+    out = o.require_out("mass")
+    if not o.positive or not o.negative:
+        raise ConfigError("likra mass needs --positive and --negative (on the command line or in --config)")
+    score_mass(o, out)
+    changes = mass_changes(out)
+    write_json(out / "mass.json", changes)
+    plot_mass(changes, out / "mass.png", f"Likelihood mass ({o.model}, {o.task})")
+    return changes
+
+
+@command("mass", "likelihood mass: how each head moves correct / most-likely-incorrect / irrelevant / unrelated answers",
+         MassOptions)
+def main(o: MassOptions, argv: list[str] | None = None) -> Changes:
+    changes = run(o)
+    print("\n".join(summary_lines(changes)))
+    print(f"figure: {Path(o.out) / 'mass.png'}")
+    return changes

@@ -1,0 +1,73 @@
+"""``likra sweep``: accuracy against the negative-head weight w (paper figure 4), from a scored
+curve's tables only: table arithmetic, no model call."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..command import Common, command, option
+from ..errors import ConfigError, ResultMissing
+from ..io import write_json
+from ..rules import RULES, parse_weights, weight_sweep
+from ..scoring.table import ScoreTable
+from . import figures
+from .curve import point_heads
+from .runs import scored_points
+
+SweepPoints = list[tuple[float, float, float]]  # (w, accuracy, stderr)
+
+
+@dataclass
+class SweepOptions(Common):
+    curve_dir: str | None = option(None, "a likra curve output folder (its runK/ subfolders)", positional=True)
+    weights: str = option("0:1.5:0.1", "START:STOP:STEP (inclusive) or a comma list")
+    rule: str = option("likra", "the rule whose weight is swept", choices=tuple(r for r in RULES if "negative" in RULES[r].roles))
+
+
+def sweep_from_curve(out: str | os.PathLike, weights: list[float], rule: str = "likra", norm: bool = True) -> dict[int, SweepPoints]:
+    """n -> [(w, accuracy, stderr)] for every cached curve point."""
+    tables = scored_points(out)
+    base = ScoreTable.load(tables.pop(0))
+    return {n: weight_sweep(base.concat(ScoreTable.load(p)), rule, weights, norm, point_heads(n)) for n, p in tables.items()}
+
+
+def best_weight(points: SweepPoints) -> tuple[float, float]:
+    w, a, _ = max(points, key=lambda p: p[1])
+    return w, a
+
+
+def plot_sweep(sweeps: dict[int, SweepPoints], path: str | os.PathLike, title: str) -> Path:
+    fig, ax = figures.axes()
+    for n, pts in sweeps.items():
+        ax.plot([w for w, _, _ in pts], [a for _, a, _ in pts], "-o", markersize=3, label=f"n={n}")
+    ax.set_xlabel("negative-head weight w")
+    ax.set_ylabel("accuracy (acc_norm)")
+    return figures.finish(fig, ax, path, title)
+
+
+def run(o: SweepOptions) -> dict[str, dict[str, SweepPoints]]:
+    if not o.curve_dir:
+        raise ConfigError("likra sweep needs a curve folder (as its argument or curve_dir: in --config)")
+    folder = Path(o.curve_dir)
+    runs = sorted(p.parent for p in folder.glob("run*/tables"))
+    if not runs:
+        raise ResultMissing(f"{folder}: no runK/tables folders (make them with likra curve)")
+    result = {}
+    for r in runs:
+        sweeps = sweep_from_curve(r, parse_weights(o.weights), o.rule)
+        result[r.name] = {str(n): pts for n, pts in sweeps.items()}
+        plot_sweep(sweeps, folder / f"sweep-{o.rule}-{r.name}.png", f"{o.rule}: accuracy vs w ({r.name})")
+    write_json(folder / f"sweep-{o.rule}.json", result)
+    return result
+
+
+@command("sweep", "accuracy against the negative-head weight w, from a curve's cached tables (no model call)", SweepOptions)
+def main(o: SweepOptions, argv: list[str] | None = None) -> dict:
+    result = run(o)
+    for run_name, per_n in result.items():
+        print(f"{run_name} ({o.rule}): " + "  ".join(f"n={n}: best w={best_weight(p)[0]:g} ({best_weight(p)[1]:.4f})"
+                                                     for n, p in per_n.items()))
+    print(f"figures: {Path(o.curve_dir)}/sweep-{o.rule}-run*.png")
+    return result

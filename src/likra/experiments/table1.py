@@ -1,0 +1,143 @@
+"""``likra table1``: the paper's Table 1 (base / + / - / Likra per model and benchmark) from score
+tables, beside the paper's published rows.
+
+Config in: eval folders (heads base, positive, negative) or scored curve runs (their largest n),
+and optionally the YAML of the paper's rows. Nothing is scored: each row is read off its table
+(acc_norm, the paired Likra - SFT gap, the AUROC of each rule's score as a detector of wrong
+options, a calibration check). What comes out: ``table1.json``, ``table1.md``, printed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..command import Writes, command, option
+from ..errors import ConfigError, ResultMissing
+from ..io import atomic_write, write_json
+from ..rules import Heads, auroc_wrong, fit_temperature, rule_scores, rule_summary, softmax_probs
+from ..scoring.table import ScoreTable
+
+
+@dataclass
+class Table1Options(Writes):
+    source: list[str] = option([], "a likra eval folder (heads base, positive, negative) or a scored curve run (repeatable)")
+    paper: str | None = option(None, "YAML with the paper's published rows, printed alongside for reference")
+    weight: float = option(1.0, "negative-head weight w")
+
+
+def table1_source(path: str | os.PathLike) -> tuple[ScoreTable, Heads, dict]:
+    """The tables behind one Table 1 row: a ``likra eval`` folder (scores.parquet with heads base,
+    positive, negative), or a scored curve run (its largest n)."""
+    path = Path(path)
+    table_file = path if path.suffix in (".parquet", ".jsonl") else path / "scores.parquet"
+    if table_file.exists():
+        t = ScoreTable.load(table_file)
+        meta = dict(t.meta)
+        heads_meta = meta.get("heads") or {}
+        m = re.search(r"n-(\d+)", str(heads_meta.get("positive", "")))
+        meta["n"] = int(m.group(1)) if m else None
+        return t, Heads(), meta
+    tables = sorted((path / "tables").glob("n-*.parquet"))
+    if len(tables) < 2:
+        raise ResultMissing(f"{path}: neither a likra eval folder (scores.parquet) nor a scored curve (tables/n-*.parquet)")
+    n = int(tables[-1].stem.split("-")[1])
+    t = ScoreTable.load(tables[0]).concat(ScoreTable.load(tables[-1]))
+    return t, Heads(positive=f"positive@{n}", negative=f"negative@{n}"), {**t.meta, "n": n}
+
+
+def table1_row(path: str | os.PathLike, weight: float = 1.0) -> dict:
+    """acc_norm (with stderr) of base, + (SFT), - (Base-Likra), Likra and DExperts, and the AUROC
+    of each rule's score as a detector of wrong options: the paper's columns and ours."""
+
+    t, heads, meta = table1_source(path)
+    row = {"source": str(path), "model": meta.get("model"), "task": meta.get("task"), "shots": meta.get("shots", 0),
+           "n_train": meta.get("n"), "limit": meta.get("limit")}
+    summary = rule_summary(t, weight, heads)
+    for rule in ("base", "sft", "base-likra", "likra", "dexperts"):
+        scores, gold = rule_scores(t, rule, weight, True, heads)
+        row[rule] = {**summary[rule], "auroc_wrong": auroc_wrong(scores, gold)}
+        row["n_items"] = len(gold)
+    row["likra_minus_sft"] = summary["likra_minus_sft"]
+    row["likra_calibration"] = _calibration(*rule_scores(t, "likra", weight, True, heads))
+    return row
+
+
+def _calibration(scores, gold) -> dict:
+    """Softmax over the options of the Likra scores: the temperature fitted on the even-numbered
+    items (the dev half), and the gold options' mean NLL on the odd-numbered ones at T = 1 and at
+    the fitted T."""
+
+    dev, test = scores[0::2], scores[1::2]
+    t = fit_temperature(dev, gold[0::2])
+    nll = lambda temp: float(-sum(math.log(max(p[g], 1e-300)) for p, g in zip(softmax_probs(test, temp), gold[1::2])) / len(test))  # noqa: E731
+    return {"temperature": t, "heldout_nll_t1": nll(1.0), "heldout_nll_fitted": nll(t)}
+
+
+PAPER_KEYS = {"model", "task", "shots", "base", "sft", "likra"}
+
+
+def load_paper_rows(path: str | os.PathLike) -> dict:
+    """The published rows a Table 1 is set beside: {"note": where they come from, "rows": [...]}.
+
+    Typed in by hand from a paper, so every row is checked: a typo must not become a reference number."""
+    from ..command import read_yaml_mapping
+
+    data = read_yaml_mapping(path)
+    if not isinstance(data.get("rows"), list):
+        raise ConfigError(f"{path}: expected a mapping with a 'rows:' list (see configs/paper-table1.yaml)")
+    for i, row in enumerate(data["rows"], 1):
+        where = f"{path}, row {i}"
+        if not isinstance(row, dict) or not {"model", "task"} <= set(row):
+            raise ConfigError(f"{where}: each row needs 'model' and 'task'")
+        if set(row) - PAPER_KEYS:
+            raise ConfigError(f"{where}: unknown field(s) {sorted(set(row) - PAPER_KEYS)}; use {sorted(PAPER_KEYS)}")
+        for k in ("base", "sft", "likra"):
+            v = row.get(k)
+            if v is not None and not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
+                raise ConfigError(f"{where}, field '{k}': {v!r} is not an accuracy in [0, 1] (write 0.5998, not 59.98)")
+    return {"note": str(data.get("source_note", f"from {path}")), "rows": data["rows"]}
+
+
+def table1_markdown(rows: list[dict], paper: dict | None = None) -> str:
+    lines = ["| model | benchmark | items | n train | base | + (SFT) | - (Base-Likra) | Likra | DExperts | Likra - SFT (paired) "
+             "| AUROC SFT / Likra | Likra T; held-out NLL T=1 / fitted |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cell = lambda k: f"{r[k]['acc_norm']:.4f} ± {r[k]['stderr']:.3f}"  # noqa: E731
+        gap = lambda r: (f"{r['likra_minus_sft']['diff']:+.4f} ± {r['likra_minus_sft']['paired_stderr']:.3f}"  # noqa: E731
+                         if "likra_minus_sft" in r else "-")
+        lines.append(f"| {r['model']} | {r['task']} ({r['shots']}-shot) | {r['n_items']} | {r['n_train']} | {cell('base')} | "
+                     f"{cell('sft')} | {cell('base-likra')} | {cell('likra')} | {cell('dexperts')} | {gap(r)} | "
+                     f"{r['sft']['auroc_wrong']:.3f} / {r['likra']['auroc_wrong']:.3f} | "
+                     f"{r['likra_calibration']['temperature']:.3f}; {r['likra_calibration']['heldout_nll_t1']:.3f} / "
+                     f"{r['likra_calibration']['heldout_nll_fitted']:.3f} |")
+    if paper:
+        lines += ["", f"The paper's published numbers, for reference (its models and protocol; {paper['note']}):", "",
+                  "| model | benchmark | base | + (SFT) | Likra |", "|---|---|---|---|---|"]
+        for p in paper["rows"]:
+            f = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+            shots = f" ({p['shots']}-shot)" if p.get("shots") is not None else ""
+            lines.append(f"| {p['model']} | {p['task']}{shots} | {f(p.get('base'))} | {f(p.get('sft'))} | {f(p.get('likra'))} |")
+    return "\n".join(lines) + "\n"
+
+
+def run(o: Table1Options) -> dict:
+    if not o.source:
+        raise ConfigError("likra table1 needs at least one --source (a likra eval folder or a scored curve run)")
+    rows = [table1_row(src, o.weight) for src in o.source]
+    paper = load_paper_rows(o.paper) if o.paper else None
+    result = {"rows": rows, "paper": paper, "weight": o.weight}
+    if o.out:
+        write_json(Path(o.out) / "table1.json", result)
+        atomic_write(Path(o.out) / "table1.md", table1_markdown(rows, paper))
+    return result
+
+
+@command("table1", "Table 1: base / + / - / Likra accuracy and AUROC for each model x benchmark, from tables", Table1Options)
+def main(o: Table1Options, argv: list[str] | None = None) -> dict:
+    result = run(o)
+    print(table1_markdown(result["rows"], result["paper"]))
+    return result

@@ -1,0 +1,60 @@
+"""``likra train``: one head (or a TRL baseline) on the first N questions of a pool, saving a whole
+learning curve of adapters (``n-000016``, ``n-000032``, ... and the end) in one run."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import DEFAULT_MODEL
+from ..command import Writes, command, option
+from ..errors import ConfigError
+from ..train_config import TrainConfig
+
+METHODS = ("likra", "dpo", "kto", "kto-rejected")
+
+
+@dataclass
+class TrainOptions(TrainConfig, Writes):
+    model: str = option(DEFAULT_MODEL, "embedded name, local folder or hub id")
+    pool: str | None = option(None, "arc (the paper's ARC pool), arc-notest, or TASK[:SPLIT] joined with + and - (e.g. hellaswag:train)")
+    role: str | None = option(None, "which head: positive or negative (--head is its old spelling)", flags=("--role", "--head"),
+                              choices=("positive", "negative"))
+    method: str = option("likra", "likra (a head) or a TRL baseline on the same questions and near-miss negatives", choices=METHODS)
+    negatives: str | None = option(None, "negative head: near-miss (default), irrelevant, irrelevant-correct, hardest, unrelated:TASK")
+    per_question: int = option(1, "negatives per question (balanced: 1)")
+    examples: int | None = option(None, "train on the first N questions of the seeded order (default: all); --n is its old "
+                                  "spelling, which launchers (torchrun, accelerate launch) may take for their own",
+                                  flags=("--examples", "--n"))
+    seed: int = option(0, "order of the pool, negative draws and LoRA initialisation")
+    data_dir: str | None = option(None, "folder of the original benchmark files (or LIKRA_DATA_DIR); default: the hub")
+    skip_invalid: bool = option(False, "skip bad rows of the pool (and report how many) instead of stopping")
+
+    def __post_init__(self) -> None:
+        if self.examples is not None and self.examples < 1:
+            raise ConfigError(f"--examples {self.examples}: give a positive number of questions")
+        if self.lr <= 0 or self.batch_size < 1 or self.epochs < 1:
+            raise ConfigError("lr must be positive, batch_size and epochs at least 1")
+
+    def hyperparameters(self) -> TrainConfig:
+        return TrainConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(TrainConfig)})
+
+
+@command("train", "train a positive or negative LoRA head, saving a learning curve of adapters", TrainOptions)
+def main(o: TrainOptions, argv: list[str] | None = None) -> list[Path]:
+    from ..distributed import rank_world
+    from ..heads import train
+
+    if not o.pool or (o.method == "likra" and not o.role):
+        raise ConfigError("likra train needs --pool and --role (on the command line or in --config)")
+    out = o.require_out("train")
+    t0 = time.time()
+    saved = train(model=o.model, pool=o.pool, head=o.role, out=out, negatives=o.negatives, n=o.examples, seed=o.seed,
+                  data_dir=o.data_dir, config=o.hyperparameters(), per_question=o.per_question,
+                  skip_invalid=o.skip_invalid, progress=not o.quiet, method=o.method)
+    what = f"{o.role} head" if o.method == "likra" else f"{o.method} adapter"
+    if rank_world()[0] == 0:
+        print(f"trained the {what} in {time.time() - t0:.0f} s\nadapters:\n" + "\n".join(f"  {p}" for p in saved))
+    return saved

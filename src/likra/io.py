@@ -1,0 +1,114 @@
+"""Small shared helpers below every layer: atomic writes, the dtype names, the per-character score.
+
+Every result likra writes goes through ``atomic_write`` or ``atomic_dir``: the data go to a
+temporary name beside the target, are flushed to disk, and replace the target in one rename, so a
+killed or disk-full run leaves the old file or none, never half of a new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+DTYPES = ("fp32", "bf16")
+
+
+def torch_dtype(name: str):
+    """The torch dtype of a precision name (``fp32`` or ``bf16``)."""
+    import torch
+
+    table = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    if name not in table:
+        from .errors import ConfigError
+
+        raise ConfigError(f"dtype '{name}': use one of {', '.join(DTYPES)}")
+    return table[name]
+
+
+def per_char(loglik, n_chars):
+    """lm-eval's acc_norm score: the log-likelihood divided by the continuation's characters."""
+    return loglik / n_chars
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path for a writer that wants a file name (e.g. parquet); on success it
+    is fsynced and renamed onto ``path``, on failure removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
+    """Write ``data`` to ``path`` all at once or not at all."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Atomic JSON; NaN and infinities are refused (they are not JSON, and no likra number is one)."""
+    return atomic_write(path, json.dumps(obj, indent=1, allow_nan=False))
+
+
+def atomic_dir(final: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Build a folder under a temporary name with ``write(tmp)``, then swap it in for ``final``."""
+    final = Path(final)
+    tmp = _tmp_name(final)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        write(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
+
+
+def clean_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove temporaries (``.NAME.tmp-PID``) left by processes that are gone."""
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for p in folder.glob(".*.tmp-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,193 @@
+"""The experiment layer: the command registry, the strict config loader, output folders, and each
+recipe's pure functions on hand-made score tables (no model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import likra.experiments  # noqa: F401  (declares the commands)
+import likra.reproduce  # noqa: F401
+from likra.cli import main
+from likra.command import COMMANDS, parse, to_argv
+from likra.errors import ConfigError, OutputRefused
+from likra.scoring.table import ScoreTable
+
+
+def table(heads: dict[str, list[list[float]]], gold: list[int], n_chars: int = 10, meta: dict | None = None) -> ScoreTable:
+    """A score table from per-head, per-item option log-likelihoods."""
+    t = ScoreTable(meta=meta or {})
+    for head, items in heads.items():
+        for i, lls in enumerate(items):
+            for o, ll in enumerate(lls):
+                t.append(item_id=f"q{i}", option=o, head=head, loglik=ll, n_tokens=2, n_chars=n_chars, gold=o == gold[i],
+                         greedy=False, truncated=False)
+    return t
+
+
+# ---- the registry and the config loader -------------------------------------------------------
+
+def test_every_command_is_declared_once_and_shows_its_defaults(capsys):
+    assert {"eval", "train", "curve", "sweep", "mass", "negtypes", "table1", "reproduce", "report"} <= set(COMMANDS)
+    for name in ("curve", "mass", "negtypes", "eval"):
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "--shots" in text and "--dtype" in text and "--limit" in text and "--batch-tokens" in text
+    with pytest.raises(SystemExit):
+        main(["curve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(the paper: 25) (default: 0)" in text and "(default: fp32)" in text
+
+
+@pytest.mark.parametrize("content, message", [
+    ("learning_rate: 0.5\n", "unknown key 'learning_rate'; did you mean 'lr'?"),
+    ("lrr: 0.5\n", "unknown key 'lrr'; did you mean 'lr'?"),
+    ("lr: fast\n", "key 'lr': 'fast' is not a number"),
+    ("batch_size: 8.5\n", "key 'batch_size': 8.5 is not an integer"),
+    ("- lr: 0.1\n", "expected a mapping of option: value, found a list"),
+    ("lr: !!python/object/apply:os.system ['true']\n", "not valid YAML"),
+    ("lr: [1, \n", "not valid YAML"),
+    ("attention: segment\n", "'segment' is not one of segments, mask"),
+])
+def test_train_config_is_strict_before_any_model_loads(tmp_path, monkeypatch, capsys, content, message):
+    import likra.heads
+
+    monkeypatch.setattr(likra.heads, "train", lambda **kw: pytest.fail("a model was loaded"))
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text(content)
+    assert main(["train", "--config", str(cfg), "--pool", "arc", "--role", "positive", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(cfg) in err and err.count("\n") == 1
+
+
+def test_flags_override_the_file_and_1e_4_reads_as_a_number(tmp_path):
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text("lr: 1e-4\nbatch_size: 4\npool: arc\nrole: negative\nn: 64\n".replace("n: 64", "examples: 64"))
+    cmd, o = parse(["train", "--config", str(cfg), "--batch-size", "16", "--out", "x"])
+    assert (o.lr, o.batch_size, o.pool, o.role, o.examples) == (1e-4, 16, "arc", "negative", 64)
+    _, old = parse(["train", "--head", "positive", "--n", "32", "--pool", "arc", "--out", "x"])  # the old spellings
+    assert (old.role, old.examples) == ("positive", 32)
+
+
+def test_recorded_command_lines_give_the_options_back():
+    _, o = parse(["curve", "--positive", "a", "--positive", "b", "--negative", "c", "--negative", "d", "--shots", "25",
+                  "--dtype", "bf16", "--limit", "300", "--out", "o", "--template", "Q: {question}\nA:"])
+    assert parse(to_argv("curve", o))[1] == o
+    _, t = parse(["train", "--pool", "arc", "--role", "negative", "--negatives", "irrelevant", "--bf16",
+                  "--target-modules", "q_proj", "v_proj", "--lr", "0.001", "--out", "o"])
+    assert parse(to_argv("train", t))[1] == t
+    _, s = parse(["sweep", "runs/c", "--rule", "base-likra"])
+    assert parse(to_argv("sweep", s))[1] == s
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["eval", "--limit", "-1"], "--limit -1: give a positive number"),
+    (["eval", "--limit", "0"], "--limit 0: give a positive number"),
+    (["eval", "--shots", "-2"], "--shots -2"),
+    (["train", "--pool", "arc", "--role", "positive", "--examples", "0", "--out", "x"], "--examples 0"),
+])
+def test_bad_numbers_are_refused_in_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_programming_error_keeps_its_traceback(monkeypatch):
+    cmd = COMMANDS["table1"]
+    monkeypatch.setitem(COMMANDS, "table1", cmd.__class__(cmd.name, cmd.help, cmd.options,
+                                                          lambda o, argv: {}["acc"], cmd.compare))
+    with pytest.raises(KeyError, match="acc"):
+        main(["table1", "--source", "x"])
+
+
+# ---- output folders ---------------------------------------------------------------------------
+
+def test_a_used_folder_is_refused_to_another_command_or_settings(tmp_path, tiny_model_dir, quiz, capsys):
+    out = tmp_path / "ev"
+    assert main(["eval", "--model", str(tiny_model_dir), "--task", f"jsonl:{quiz}", "--limit", "5", "--out", str(out), "--quiet"]) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != ".likra.lock"}
+    assert main(["eval", "--model", str(tiny_model_dir), "--task", "arc_easy", "--limit", "5", "--out", str(out)]) == 2
+    assert f"task: 'jsonl:{quiz}' there, 'arc_easy' now" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name != ".likra.lock"} == before
+    assert main(["curve", "--positive", "a", "--negative", "b", "--out", str(out)]) == 2
+    assert "holds the output of 'likra eval'" in capsys.readouterr().err
+    # the same command and settings resume (here: score again into its own folder); --overwrite replaces
+    assert main(["eval", "--model", str(tiny_model_dir), "--task", f"jsonl:{quiz}", "--limit", "5", "--out", str(out), "--quiet"]) == 0
+    assert main(["eval", "--model", str(tiny_model_dir), "--task", f"jsonl:{quiz}", "--limit", "3", "--out", str(out), "--quiet",
+                 "--overwrite"]) == 0
+    assert json.loads((out / "results.json").read_text())["n_items"] == 3
+
+
+def test_an_eval_folder_made_before_run_records_is_not_overwritten(tmp_path, tiny_model_dir, quiz, capsys):
+    out = tmp_path / "old"
+    out.mkdir()
+    (out / "results.json").write_text(json.dumps({"model": "smollm2-135m", "task": "arc_challenge", "shots": 0}))
+    assert main(["eval", "--model", str(tiny_model_dir), "--task", f"jsonl:{quiz}", "--out", str(out), "--quiet"]) == 2
+    assert "holds another evaluation" in capsys.readouterr().err
+    assert json.loads((out / "results.json").read_text())["task"] == "arc_challenge"
+
+
+def test_a_folder_in_use_is_refused(tmp_path):
+    from likra.experiments.runs import claim_output, release_output
+
+    claim_output(tmp_path / "o", "eval", {"task": "a"})
+    try:
+        with pytest.raises(OutputRefused, match="in use by another likra run"):
+            claim_output(tmp_path / "o", "eval", {"task": "a"})
+    finally:
+        release_output(tmp_path / "o")
+    claim_output(tmp_path / "o", "eval", {"task": "a"})  # free again
+    release_output(tmp_path / "o")
+
+
+# ---- recipes on hand-made tables --------------------------------------------------------------
+
+def write_curve(folder: Path) -> None:
+    gold = [0, 1, 0, 1]
+    base = [[-1.0, -2.0], [-1.0, -2.0], [-2.0, -1.0], [-1.0, -2.0]]  # right on q0 only
+    table({"base": base}, gold, meta={"n": 0}).save(folder / "tables" / "n-000000.parquet")
+    pos = [[-1.0, -3.0], [-3.0, -1.0], [-2.0, -1.5], [-2.0, -1.9]]  # right on q0, q1, q3
+    neg = [[-2.0, -1.0], [-1.0, -2.0], [-1.0, -3.0], [-1.0, -1.0]]  # likes the wrong options
+    table({"positive@16": pos, "negative@16": neg}, gold, meta={"n": 16}).save(folder / "tables" / "n-000016.parquet")
+
+
+def test_curve_and_sweep_read_the_tables(tmp_path):
+    from likra.experiments.curve import curve_accuracies, seed_summary, summary_lines
+    from likra.experiments.sweep import best_weight, sweep_from_curve
+
+    write_curve(tmp_path)
+    acc = curve_accuracies(tmp_path)
+    assert [n for n, _, _ in acc["sft"]] == [0, 16]
+    assert acc["base"][1][1] == 0.25 and acc["sft"][1][1] == 0.75
+    # Likra (pos - neg): q0 -1+2=1 vs -3+1=-2 right; q1 -3+1 vs -1+2 right; q2 -2+1 vs -1.5+3 wrong; q3 -2+1 vs -1.9+1 right
+    assert acc["likra"][1][1] == 0.75
+    assert acc["base-likra"][1][1] == 0.25  # base - neg: q0 1 vs -1 right, q1 0 vs 0 (a tie goes to the first), q2 -1 vs 2, q3 0 vs -1
+    sweep = sweep_from_curve(tmp_path, [0.0, 1.0])
+    assert sweep[16][0][1] == acc["sft"][1][1] and sweep[16][1][1] == acc["likra"][1][1]
+    assert best_weight(sweep[16])[1] == 0.75
+    two = {"run0": acc, "run1": {r: [(n, a - 0.25, se) for n, a, se in pts] for r, pts in acc.items()}}
+    n16 = seed_summary(two, "sft")[1]
+    assert n16[0] == 16 and n16[1] == 0.625 and n16[2] == pytest.approx(0.1767767) and n16[3] == 2
+    assert "mean ± sd over 2 runs" in summary_lines(two)[0]
+
+
+def test_mass_items_need_two_questions():
+    from likra.experiments.mass import mass_items
+    from likra.tasks.base import Item
+
+    one = [Item(id="q", contexts=("Q?",) * 2, continuations=(" a", " b"), gold=0, n_chars=(1, 1))]
+    with pytest.raises(ConfigError, match="at least two test questions"):
+        mass_items(one, {"q": [0.0, -1.0]}, ["x"])
+
+
+def test_presets_are_package_data():
+    from likra.reproduce import PRESETS_DIR, load_preset, preset_path
+
+    assert PRESETS_DIR.parent.name == "likra" and preset_path("quick").parent == PRESETS_DIR
+    assert load_preset(preset_path("paper")).eval_shots == 25
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert '"presets/*.yaml"' in pyproject
+    with pytest.raises(ConfigError, match="known presets: cpu, paper, quick"):
+        preset_path("nope")
