@@ -5,7 +5,9 @@
 SmolLM2-135M on ARC-Challenge test: the first 300 questions 0-shot and the first 50 25-shot
 (lm-eval's --limit). Each measurement runs in its own process so that peak memory (VmHWM) is that
 run's alone. Prints options/s of each, the ratio, peak memory, the max per-option difference
-and both accuracies; then likra in bf16 with its speed and accuracy change.
+and both accuracies; then likra in bf16 with its speed and accuracy change. Last, the whole-process
+wall time (interpreter start, imports, model load, data, scoring, writing) of ``likra eval`` against
+an lm-eval process doing the same 0-shot work, and of ``likra eval --limit 1`` (the start-up cost).
 """
 
 from __future__ import annotations
@@ -25,11 +27,10 @@ TASK = "arc_challenge"
 
 
 def worker(engine: str, shots: int, limit: int, dtype: str, data_dir: str) -> dict:
-    import torch
-
+    from likra.io import torch_dtype
     from likra.models import load_base, load_tokenizer
 
-    model = load_base(MODEL, torch.float32 if dtype == "fp32" else torch.bfloat16)
+    model = load_base(MODEL, torch_dtype(dtype))
     tok = load_tokenizer(MODEL)
     t0 = time.perf_counter()
     if engine == "lm-eval":
@@ -83,6 +84,40 @@ def run(engine: str, shots: int, limit: int, dtype: str, data_dir: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def cpu_line() -> str:
+    """The CPU and whether it has bf16 matrix units (AMX or AVX-512 BF16): bf16 speed depends on them."""
+    import platform
+
+    flags, model = set(), platform.processor() or platform.machine()
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        flags = set(next(line for line in text.splitlines() if line.startswith("flags")).split(":")[1].split())
+        model = next(line for line in text.splitlines() if line.startswith("model name")).split(":")[1].strip()
+    except (OSError, StopIteration):
+        pass
+    simd = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    return f"{model}, {', '.join(simd) or 'no AVX2'}"
+
+
+def has_bf16_units() -> bool:
+    return any(f in cpu_line() for f in ("avx512_bf16", "amx_bf16"))
+
+
+def whole_process(cmd: list[str]) -> float:
+    """Wall seconds of a whole process, from its start to its exit."""
+    env = dict(os.environ, TQDM_DISABLE="1", TOKENIZERS_PARALLELISM="false")
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
+    return time.perf_counter() - t0
+
+
+def likra_eval_cmd(limit: int, data_dir: str, out: str) -> list[str]:
+    return [sys.executable, "-m", "likra.cli", "eval", "--model", MODEL, "--task", TASK, "--limit", str(limit),
+            "--data-dir", data_dir, "--out", out, "--overwrite", "--quiet"]
+
+
 def max_diff(a: dict, b: dict) -> float:
     return max(abs(x - y) for ra, rb in zip(a["lls"], b["lls"]) for x, y in zip(ra, rb))
 
@@ -95,38 +130,59 @@ def main() -> None:
     p.add_argument("--shots", type=int, default=0)
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--dtype", default="fp32")
+    p.add_argument("--rounds", type=int, default=3, help="pairs of whole-process runs (median reported)")
+    p.add_argument("--bf16", action="store_true", help="measure bf16 even on a CPU without bf16 matrix units")
     args = p.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.shots, args.limit, args.dtype, args.data_dir)))
         return
 
     settings = [(0, 60), (25, 8)] if args.quick else [(0, 300), (25, 50)]
-    import platform
-
-    print(f"# scoring benchmark: {MODEL}, {TASK} test, {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}")
+    bf16 = has_bf16_units() or args.bf16
+    print(f"# scoring benchmark: {MODEL}, {TASK} test, {os.cpu_count()} CPUs, {cpu_line()}")
+    if not bf16:
+        print("# bf16 skipped: this CPU has no bf16 matrix units (AMX or AVX-512 BF16), so bf16 is emulated and slower "
+              "than fp32 here (--bf16 runs it anyway)")
     print(f"{'setting':<18}{'engine':<14}{'options/s':>11}{'seconds':>10}{'peak MB':>10}{'acc':>8}{'acc_norm':>10}")
     rows = []
     for shots, limit in settings:
         ref = run("lm-eval", shots, limit, "fp32", args.data_dir)
         ours = run("likra", shots, limit, "fp32", args.data_dir)
-        bf16 = run("likra", shots, limit, "bf16", args.data_dir)
+        half = run("likra", shots, limit, "bf16", args.data_dir) if bf16 else None
         label = f"{shots}-shot x{limit}"
-        for r in (ref, ours, bf16):
+        for r in (ref, ours, half) if half else (ref, ours):
             name = r["engine"] + (" bf16" if r["dtype"] == "bf16" else "")
             print(f"{label:<18}{name:<14}{r['options_per_s']:>11.2f}{r['seconds']:>10.1f}{r['peak_rss_mb']:>10.0f}{r['acc']:>8.4f}{r['acc_norm']:>10.4f}")
-        rows.append((label, ref, ours, bf16))
+        rows.append((label, ref, ours, half))
     print()
-    for label, ref, ours, bf16 in rows:
+    for label, ref, ours, half in rows:
         print(f"{label}: likra/lm-eval speed ratio {ours['options_per_s'] / ref['options_per_s']:.2f}x (fp32), "
               f"max per-option |diff| {max_diff(ours, ref):.2e}, acc equal: {ours['acc'] == ref['acc']}, "
               f"acc_norm equal: {ours['acc_norm'] == ref['acc_norm']}")
-        if shots > 0 and ours.get("floor_seconds"):
+        if ours["shots"] > 0 and ours.get("floor_seconds"):
             print(f"{label}: floor (one causal pass over each context, nothing else) {ours['floor_seconds']:.1f} s, likra "
                   f"{ours['seconds']:.1f} s: the most any exact engine could reach here is "
                   f"{ref['seconds'] / ours['floor_seconds']:.2f}x lm-eval")
-        print(f"{label}: bf16 vs fp32 likra: speed {bf16['options_per_s'] / ours['options_per_s']:.2f}x, "
-              f"acc {bf16['acc'] - ours['acc']:+.4f}, acc_norm {bf16['acc_norm'] - ours['acc_norm']:+.4f}, "
-              f"max per-option |diff| {max_diff(bf16, ours):.2e}")
+        if half:
+            print(f"{label}: bf16 vs fp32 likra: speed {half['options_per_s'] / ours['options_per_s']:.2f}x, "
+                  f"acc {half['acc'] - ours['acc']:+.4f}, acc_norm {half['acc_norm'] - ours['acc_norm']:+.4f}, "
+                  f"max per-option |diff| {max_diff(half, ours):.2e}")
+
+    import tempfile
+
+    shots, limit = settings[0]
+    worker_cmd = [sys.executable, __file__, "--worker", "lm-eval", "--shots", str(shots), "--limit", str(limit),
+                  "--dtype", "fp32", "--data-dir", args.data_dir]
+    with tempfile.TemporaryDirectory() as tmp:
+        pairs = [(whole_process(worker_cmd), whole_process(likra_eval_cmd(limit, args.data_dir, f"{tmp}/e")))
+                 for _ in range(args.rounds)]
+        startup = sorted(whole_process(likra_eval_cmd(1, args.data_dir, f"{tmp}/one")) for _ in range(args.rounds))
+    ratios = sorted(a / b for a, b in pairs)
+    print(f"\nwhole process, {shots}-shot x{limit} (median of {args.rounds} pairs, each lm-eval then likra eval): "
+          + ", ".join(f"lm-eval {a:.1f} s / likra {b:.1f} s" for a, b in pairs)
+          + f"; ratio {ratios[len(ratios) // 2]:.2f}x (throughput ratio above: "
+          f"{rows[0][2]['options_per_s'] / rows[0][1]['options_per_s']:.2f}x)")
+    print(f"likra eval --limit 1, whole process: median {startup[len(startup) // 2]:.1f} s ({', '.join(f'{t:.1f}' for t in startup)})")
 
 
 if __name__ == "__main__":

@@ -203,7 +203,8 @@ def test_negative_types_table1_config_and_report(tmp_path, tiny_model_dir, quiz,
     assert 0.0 <= row["likra"]["auroc_wrong"] <= 1.0
     gap = row["likra_minus_sft"]  # same items for both rules: the paired gap is the gap of the two accuracies
     assert abs(gap["diff"] - (row["likra"]["acc_norm"] - row["sft"]["acc_norm"])) < 1e-12 and gap["paired_stderr"] >= 0
-    assert "Likra - SFT (paired)" in (tmp_path / "study" / "table1" / "table1.md").read_text()
+    assert "Likra - SFT: paired diff [95% bootstrap]" in (tmp_path / "study" / "table1" / "table1.md").read_text()
+    assert gap["lo"] <= gap["diff"] <= gap["hi"] and 0 <= gap["p"] <= 1
     cal = row["likra_calibration"]  # the fitted temperature can only lower the dev half's NLL; held out it is reported as is
     assert cal["temperature"] > 0 and cal["heldout_nll_t1"] > 0 and cal["heldout_nll_fitted"] > 0
 

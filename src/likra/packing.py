@@ -139,3 +139,22 @@ def register_segment_attention() -> None:
     from transformers import AttentionInterface
 
     AttentionInterface.register(SEGMENT_ATTENTION, segment_attention)
+
+
+# ---- model quirks: what an architecture's config asks of any code that runs its layers ----------
+
+def sliding_window(config) -> int | None:
+    """The attention window of the sliding layers (Gemma-3), or None when no layer slides."""
+    layer_types = getattr(config, "layer_types", None) or []
+    return getattr(config, "sliding_window", None) if "sliding_attention" in layer_types else None
+
+
+def softcap_logits(config, logits: torch.Tensor) -> torch.Tensor:
+    """Final-logit soft-capping (Gemma-2/3 configs that set it): ``tanh(x / c) * c``."""
+    cap = getattr(config, "final_logit_softcapping", None)
+    return torch.tanh(logits / cap) * cap if cap else logits
+
+
+def per_example_attention_allowed(config) -> bool:
+    """Whether the segment path computes this attention exactly (it has no softcap and no dropout)."""
+    return not (getattr(config, "attn_logit_softcapping", None) or getattr(config, "attention_dropout", 0.0))

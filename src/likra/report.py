@@ -12,18 +12,28 @@ from pathlib import Path
 
 
 def _curve_table(curves: dict) -> list[str]:
-    rules = ("base", "sft", "likra", "base-likra")
-    runs = list(curves)
-    ns = [n for n, _, _ in curves[runs[0]]["sft"]]
-    lines = ["| n | " + " | ".join(rules) + " |", "|---" * (len(rules) + 1) + "|"]
-    for i, n in enumerate(ns):
-        cells = []
-        for r in rules:
-            vals = [curves[k][r][i][1] for k in runs if i < len(curves[k][r])]
-            mean = sum(vals) / len(vals)
-            cells.append(f"{mean:.4f}" + (f" ({min(vals):.3f}-{max(vals):.3f})" if len(vals) > 1 else ""))
-        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    from .experiments.curve import CURVE_RULES, seed_summary
+
+    cols = {r: seed_summary(curves, r) for r in CURVE_RULES}
+    lines = ["| n | " + " | ".join(CURVE_RULES) + " |", "|---" * (len(CURVE_RULES) + 1) + "|"]
+    for i, (n, *_) in enumerate(cols["sft"]):
+        lines.append(f"| {n} | " + " | ".join(f"{cols[r][i][1]:.4f} ± {cols[r][i][2]:.3f}" for r in CURVE_RULES) + " |")
     return lines
+
+
+def _comparison_lines(runs: list[Path]) -> list[str]:
+    """Per run: Likra - SFT at the last n (paired, bootstrap interval, Holm over the run's table of
+    comparisons) and the step test of the SFT and Likra curves."""
+    from .experiments.curve import curve_comparisons
+
+    md = []
+    for r in runs:
+        st = curve_comparisons(r)
+        last = {k: v[-1] for k, v in st["comparisons"].items()}
+        md.append(f"- {r.name}: at n = {last['likra - sft']['n']}, " + "; ".join(
+            f"{k} {v['diff']:+.3f} [{v['lo']:+.3f}, {v['hi']:+.3f}] (p = {v['p_holm']:.2g})" for k, v in last.items())
+            + f". Step test: SFT {st['step']['sft']['text']}; Likra {st['step']['likra']['text']}.")
+    return md
 
 
 def _meta_line(folder: Path) -> str:
@@ -56,7 +66,14 @@ def _curve_section(folder: Path, run_dir: Path, figures: list) -> list[str]:
     rel = folder.relative_to(run_dir) if folder != run_dir else Path(".")
     md = [f"## Learning curve: `{rel}`", "", _meta_line(folder), "",
           "SFT is the positive head alone, Likra is `L+ - w L-` and Base-Likra `L_base - w L-` (w = 1), "
-          f"per character (acc_norm). {len(curves)} run(s): mean (min-max).", ""] + _curve_table(curves) + [""]
+          "per character (acc_norm). "
+          + (f"{len(curves)} runs (seeds): mean ± sample sd over them." if len(curves) > 1 else "One run: accuracy ± binomial standard error."),
+          ""] + _curve_table(curves) + [""]
+    if runs:
+        md += ["Paired differences on the same questions, per run, at the last n: 95% bootstrap interval (10000 resamples "
+               "of questions), exact McNemar p Holm-corrected over all comparisons of the run (4 per n). Step test: the "
+               "largest gain between consecutive points, Holm over the consecutive gains, and its share of the whole rise "
+               "(step-like when the gain is significant and the share's interval lies above one half).", ""] + _comparison_lines(runs) + [""]
     md += _command_lines(folder)
     if (folder / "curve.png").exists():
         figures.append((f"Learning curve ({rel})", folder / "curve.png"))
@@ -115,12 +132,16 @@ def _mass_section(folder: Path, run_dir: Path, figures: list) -> list[str]:
 
 
 def _table1_section(folder: Path, run_dir: Path) -> list[str]:
-    from .experiments.table1 import table1_markdown
+    from .experiments.table1 import table1_markdown, table1_row
 
     data = json.loads((folder / "table1.json").read_text())
+    if all(Path(r["source"]).exists() for r in data["rows"]):  # read off the tables themselves
+        data["rows"] = [table1_row(r["source"], data.get("weight", 1.0)) for r in data["rows"]]
     return [f"## Table 1: `{folder.relative_to(run_dir) if folder != run_dir else '.'}`", "",
-            "acc_norm ± stderr at the last training size of each run; + is the positive head (SFT), - the base model "
-            "with the negative head (Base-Likra), DExperts `L_base + (L+ - L-)`. AUROC: each rule's score as a "
+            "acc_norm ± stderr at the last training size of each run, in the paper's notation: + is the positive head "
+            "(SFT), - the Likra model `L+ - L-`; Base-Likra is the base model with the negative head, DExperts "
+            "`L_base + (L+ - L-)`. Likra - SFT is paired on the same questions: its 95% bootstrap interval (10000 "
+            "resamples of questions) and the exact McNemar p-value, Holm-corrected over the table's rows. AUROC: each rule's score as a "
             "detector of wrong options (option level; 0.5 is chance). Calibration: softmax of the Likra scores over the "
             "options, temperature T fitted on the even-numbered items, gold NLL on the odd-numbered ones.", "",
             *table1_markdown(data["rows"], data.get("paper")).splitlines(), ""] + _command_lines(folder)

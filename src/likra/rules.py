@@ -93,6 +93,12 @@ def rule_scores(table: ScoreTable, rule: str, weight: float = 1.0, norm: bool = 
     return [r.combine(weight, *xs) for xs in zip(*parts)], gold
 
 
+def rule_correct(table: ScoreTable, rule: str, weight: float = 1.0, norm: bool = True, heads: Heads = Heads()) -> np.ndarray:
+    """Per question: does ``rule`` choose the gold option? (what paired comparisons read)"""
+    scores, gold = rule_scores(table, rule, weight, norm, heads)
+    return choose(scores) == np.asarray(gold)
+
+
 def rule_accuracy(table: ScoreTable, rule: str, weight: float = 1.0, norm: bool = True,
                   heads: Heads = Heads()) -> tuple[float, float]:
     scores, gold = rule_scores(table, rule, weight, norm, heads)

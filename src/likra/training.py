@@ -45,7 +45,8 @@ from .errors import ConfigError, LikraError, OutputRefused
 from .fused import fuse_lora, unfuse_lora
 from .io import atomic_dir, write_json
 from .negatives import Pair
-from .packing import SEGMENT_ATTENTION, Encoder, Segments, attention_masks, register_segment_attention
+from .packing import (SEGMENT_ATTENTION, Encoder, Segments, attention_masks, per_example_attention_allowed,
+                      register_segment_attention, sliding_window, softcap_logits)
 from .provenance import versions
 from .train_config import TrainConfig
 
@@ -160,10 +161,7 @@ def batch_loss(lm, examples: list[Example], window: int | None, bf16: bool,
         hidden = lm.get_decoder()(input_ids=ids.to(dev), attention_mask=masks, position_ids=pos.to(dev), use_cache=False,
                                   **extra).last_hidden_state
         logits = lm.get_output_embeddings()(hidden[0, loss_pos.to(dev)])
-    softcap = getattr(lm.config, "final_logit_softcapping", None)
-    logits = logits.float()
-    if softcap:
-        logits = torch.tanh(logits / softcap) * softcap
+    logits = softcap_logits(lm.config, logits.float())
     if denominator is None:
         return F.cross_entropy(logits, targets.to(dev)), ids.shape[1]
     return F.cross_entropy(logits, targets.to(dev), reduction="sum") / denominator, ids.shape[1]
@@ -174,8 +172,8 @@ def use_segment_attention(lm) -> str | None:
     the architecture does not dispatch through transformers' attention interface (then the masked
     path is used)."""
     before = lm.config._attn_implementation
-    if getattr(lm.config, "attn_logit_softcapping", None) or getattr(lm.config, "attention_dropout", 0.0):
-        return None  # neither is computed by the segment path
+    if not per_example_attention_allowed(lm.config):
+        return None
     register_segment_attention()
     try:
         lm.set_attn_implementation(SEGMENT_ATTENTION)
@@ -251,8 +249,7 @@ def train_head(
     lm = model.get_base_model()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    layer_types = getattr(lm.config, "layer_types", None) or []
-    window = getattr(lm.config, "sliding_window", None) if "sliding_attention" in layer_types else None
+    window = sliding_window(lm.config)
 
     if config.attention not in ("segments", "mask"):
         raise ConfigError(f"attention '{config.attention}' (from --attention or the config's 'attention:' key): "

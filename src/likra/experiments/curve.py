@@ -21,7 +21,8 @@ from .. import DEFAULT_MODEL
 from ..command import Writes, command, option
 from ..errors import ConfigError, ResultMissing
 from ..io import write_json
-from ..rules import Heads, rule_accuracy
+from ..rules import Heads, rule_accuracy, rule_correct
+from ..stats import holm, paired, step_test
 from ..scoring.table import ScoreTable
 from . import figures
 from .runs import Protocol, check_meta, check_roles, curve_points, has_adapters, score_missing, scored_points, table_path
@@ -102,6 +103,40 @@ def curve_accuracies(out: str | os.PathLike, weight: float = 1.0, norm: bool = T
     return result
 
 
+COMPARISONS = (("likra", "sft"), ("sft", "base"), ("likra", "base"), ("base-likra", "base"))
+
+
+def curve_correct(out: str | os.PathLike, weight: float = 1.0) -> dict[int, dict[str, np.ndarray]]:
+    """n -> rule -> right/wrong per question, from the cached tables (n = 0: the base model)."""
+    tables = scored_points(out)
+    base = ScoreTable.load(tables.pop(0))
+    b = rule_correct(base, "base", heads=Heads())
+    result = {0: {r: b for r in CURVE_RULES}}
+    for n, path in tables.items():
+        t = base.concat(ScoreTable.load(path))
+        result[n] = {r: rule_correct(t, r, weight, True, point_heads(n)) for r in CURVE_RULES}
+    return result
+
+
+def curve_comparisons(out: str | os.PathLike, weight: float = 1.0) -> dict:
+    """The paired comparisons of one curve run at every n > 0 (bootstrap 95% interval, exact McNemar,
+    Holm over every comparison of the table), and the step test of the SFT and Likra curves."""
+    correct = curve_correct(out, weight)
+    rows = [(a, b, n, paired(by_rule[a], by_rule[b])) for a, b in COMPARISONS for n, by_rule in correct.items() if n > 0]
+    adjusted = holm([r.p for *_, r in rows])
+    comparisons: dict[str, list[dict]] = {}
+    for (a, b, n, r), p in zip(rows, adjusted):
+        comparisons.setdefault(f"{a} - {b}", []).append({"n": n, **r.as_dict(), "p_holm": p})
+    steps = {}
+    for rule in ("sft", "likra"):
+        if len(correct) >= 3:
+            t = step_test({n: by_rule[rule] for n, by_rule in correct.items()})
+            steps[rule] = {**{k: v for k, v in t.__dict__.items() if k != "jump"}, "jump": t.jump.as_dict(), "text": t.text()}
+    return {"comparisons": comparisons, "holm_over": len(rows), "step": steps,
+            "note": "paired on the same questions: 95% bootstrap interval (10000 resamples of questions), exact McNemar p, "
+                    "Holm over every comparison of this table"}
+
+
 def seed_summary(curves: dict[str, dict[str, Points]], rule: str) -> list[tuple[int, float, float, int]]:
     """(n, mean, spread, runs) per n: the spread is the sample sd over runs, or one run's binomial stderr."""
     ns = sorted({n for c in curves.values() for n, _, _ in c[rule]})
@@ -154,6 +189,7 @@ def run(o: CurveOptions) -> dict[str, dict[str, Points]]:
         score_curve(o, pos, neg, out / f"run{k}")
         curves[f"run{k}"] = curve_accuracies(out / f"run{k}", o.weight)
     write_json(out / "curve_accuracies.json", curves)
+    write_json(out / "curve_stats.json", {f"run{k}": curve_comparisons(out / f"run{k}", o.weight) for k in range(len(curves))})
     plot_curve(curves, out / "curve.png", f"{o.model} on {o.task} ({o.shots}-shot)")
     return curves
 
@@ -163,5 +199,12 @@ def run(o: CurveOptions) -> dict[str, dict[str, Points]]:
 def main(o: CurveOptions, argv: list[str] | None = None) -> dict:
     curves = run(o)
     print("\n".join(summary_lines(curves)))
+    stats = json.loads((Path(o.out) / "curve_stats.json").read_text())
+    for run_name, st in stats.items():
+        last = st["comparisons"]["likra - sft"][-1]
+        print(f"{run_name}: Likra - SFT at n={last['n']}: {last['diff']:+.3f} [{last['lo']:+.3f}, {last['hi']:+.3f}] "
+              f"(paired, 95% bootstrap), McNemar p={last['p']:.2g}, Holm over {st['holm_over']}: {last['p_holm']:.2g}")
+        for rule, step in st["step"].items():
+            print(f"{run_name}: {rule} curve: {step['text']}")
     print(f"figure: {Path(o.out) / 'curve.png'}")
     return curves

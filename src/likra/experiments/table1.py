@@ -18,7 +18,8 @@ from pathlib import Path
 from ..command import Writes, command, option
 from ..errors import ConfigError, ResultMissing
 from ..io import atomic_write, write_json
-from ..rules import Heads, auroc_wrong, fit_temperature, rule_scores, rule_summary, softmax_probs
+from ..rules import Heads, auroc_wrong, fit_temperature, rule_correct, rule_scores, rule_summary, softmax_probs
+from ..stats import holm, paired
 from ..scoring.table import ScoreTable
 
 
@@ -50,7 +51,8 @@ def table1_source(path: str | os.PathLike) -> tuple[ScoreTable, Heads, dict]:
 
 
 def table1_row(path: str | os.PathLike, weight: float = 1.0) -> dict:
-    """acc_norm (with stderr) of base, + (SFT), - (Base-Likra), Likra and DExperts, and the AUROC
+    """acc_norm (with stderr) of base, + (SFT), - (the Likra model, L+ - L-: the paper's "-" row),
+    Base-Likra and DExperts; Likra - SFT paired (bootstrap interval, exact McNemar); and the AUROC
     of each rule's score as a detector of wrong options: the paper's columns and ours."""
 
     t, heads, meta = table1_source(path)
@@ -61,7 +63,8 @@ def table1_row(path: str | os.PathLike, weight: float = 1.0) -> dict:
         scores, gold = rule_scores(t, rule, weight, True, heads)
         row[rule] = {**summary[rule], "auroc_wrong": auroc_wrong(scores, gold)}
         row["n_items"] = len(gold)
-    row["likra_minus_sft"] = summary["likra_minus_sft"]
+    row["likra_minus_sft"] = {**summary["likra_minus_sft"],
+                              **paired(rule_correct(t, "likra", weight, True, heads), rule_correct(t, "sft", weight, True, heads)).as_dict()}
     row["likra_calibration"] = _calibration(*rule_scores(t, "likra", weight, True, heads))
     return row
 
@@ -102,21 +105,33 @@ def load_paper_rows(path: str | os.PathLike) -> dict:
     return {"note": str(data.get("source_note", f"from {path}")), "rows": data["rows"]}
 
 
+def _gap(r: dict, p_holm: float | None) -> str:
+    g = r.get("likra_minus_sft")
+    if not g:
+        return "-"
+    if "lo" not in g:  # rows saved before intervals were computed
+        return f"{g['diff']:+.4f} ± {g['paired_stderr']:.3f}"
+    return f"{g['diff']:+.4f} [{g['lo']:+.3f}, {g['hi']:+.3f}]; p={p_holm:.2g}"
+
+
 def table1_markdown(rows: list[dict], paper: dict | None = None) -> str:
-    lines = ["| model | benchmark | items | n train | base | + (SFT) | - (Base-Likra) | Likra | DExperts | Likra - SFT (paired) "
+    """The rows in the paper's notation: + is the positive head (SFT), - the Likra model (L+ - L-)."""
+    lines = ["| model | benchmark | items | n train | base | + (SFT) | - (Likra, L+ - L-) | Base-Likra | DExperts "
+             "| Likra - SFT: paired diff [95% bootstrap]; McNemar p (Holm over the rows) "
              "| AUROC SFT / Likra | Likra T; held-out NLL T=1 / fitted |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    ps = [r["likra_minus_sft"]["p"] for r in rows if "p" in r.get("likra_minus_sft", {})]
+    adjusted = iter(holm(ps))
     for r in rows:
         cell = lambda k: f"{r[k]['acc_norm']:.4f} ± {r[k]['stderr']:.3f}"  # noqa: E731
-        gap = lambda r: (f"{r['likra_minus_sft']['diff']:+.4f} ± {r['likra_minus_sft']['paired_stderr']:.3f}"  # noqa: E731
-                         if "likra_minus_sft" in r else "-")
+        p_holm = next(adjusted) if "p" in r.get("likra_minus_sft", {}) else None
         lines.append(f"| {r['model']} | {r['task']} ({r['shots']}-shot) | {r['n_items']} | {r['n_train']} | {cell('base')} | "
-                     f"{cell('sft')} | {cell('base-likra')} | {cell('likra')} | {cell('dexperts')} | {gap(r)} | "
+                     f"{cell('sft')} | {cell('likra')} | {cell('base-likra')} | {cell('dexperts')} | {_gap(r, p_holm)} | "
                      f"{r['sft']['auroc_wrong']:.3f} / {r['likra']['auroc_wrong']:.3f} | "
                      f"{r['likra_calibration']['temperature']:.3f}; {r['likra_calibration']['heldout_nll_t1']:.3f} / "
                      f"{r['likra_calibration']['heldout_nll_fitted']:.3f} |")
     if paper:
         lines += ["", f"The paper's published numbers, for reference (its models and protocol; {paper['note']}):", "",
-                  "| model | benchmark | base | + (SFT) | Likra |", "|---|---|---|---|---|"]
+                  "| model | benchmark | base | + (SFT) | - (Likra) |", "|---|---|---|---|---|"]
         for p in paper["rows"]:
             f = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
             shots = f" ({p['shots']}-shot)" if p.get("shots") is not None else ""

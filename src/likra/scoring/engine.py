@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from ..distributed import gather_objects, rank_world
 from ..errors import InputRefused
 from ..models import BASE_HEAD, HeadSwitch
-from ..packing import Encoder, attention_masks, build_mask
+from ..packing import Encoder, attention_masks, build_mask, sliding_window, softcap_logits
 from ..tasks.base import Item
 from .table import ScoreTable
 
@@ -135,9 +135,7 @@ class Scorer:
         self.max_length = max_length or resolve_max_length(self.lm, tokenizer)
         config = self.lm.config
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (self.encoder.prefix_token_id or 0)
-        self.layer_types = getattr(config, "layer_types", None)
-        self.window = getattr(config, "sliding_window", None) if self.layer_types and "sliding_attention" in self.layer_types else None
-        self.softcap = getattr(config, "final_logit_softcapping", None)
+        self.window = sliding_window(config)
         self.dtype = next(self.lm.parameters()).dtype
         self.device = next(self.lm.parameters()).device
         # Long shared prefixes run first as plain causal rows (the fast attention path) and the
@@ -208,9 +206,7 @@ class Scorer:
                 targets += tgt
                 owners += [(r, o)] * len(positions)
         h = hidden[torch.tensor(rows, device=self.device), torch.tensor(cols, device=self.device)]
-        logits = self.lm.get_output_embeddings()(h).float()
-        if self.softcap:
-            logits = torch.tanh(logits / self.softcap) * self.softcap
+        logits = softcap_logits(self.lm.config, self.lm.get_output_embeddings()(h).float())
         logp = F.log_softmax(logits, dim=-1)
         tgt = torch.tensor(targets, device=self.device)
         tok_lp = logp.gather(1, tgt[:, None])[:, 0].double().cpu()

@@ -1,0 +1,146 @@
+"""Statistics that say what the data support: pure functions of per-question outcomes.
+
+Every comparison likra quotes is paired (the same questions under two rules or two heads): the
+difference of accuracies with a 95% bootstrap interval that resamples questions, and an exact
+McNemar test on the discordant questions. A table or figure that makes several comparisons
+corrects their p-values together (Holm). Across seeds: mean and sample standard deviation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+BOOTSTRAP_SAMPLES = 10_000
+BOOTSTRAP_SEED = 0  # fixed: the same tables give the same intervals
+
+
+@dataclass(frozen=True)
+class Paired:
+    """A minus B on the same questions."""
+
+    diff: float
+    lo: float  # 95% bootstrap interval (percentile, questions resampled)
+    hi: float
+    p: float  # exact McNemar, two-sided
+    questions: int
+    a_only: int  # questions A gets right and B wrong
+    b_only: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def text(self, p_adjusted: float | None = None) -> str:
+        p = self.p if p_adjusted is None else p_adjusted
+        return f"{self.diff:+.3f} [{self.lo:+.3f}, {self.hi:+.3f}], p={p:.2g}" + (" (Holm)" if p_adjusted is not None else "")
+
+
+def _correct(x) -> np.ndarray:
+    arr = np.asarray(x, dtype=bool)
+    if arr.ndim != 1:
+        raise ValueError("give one right/wrong value per question")
+    return arr
+
+
+def bootstrap_interval(values: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED,
+                       level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the mean of ``values`` (one per question), questions resampled."""
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    rng = np.random.default_rng(seed)
+    means = np.empty(samples)
+    for start in range(0, samples, 1000):  # in blocks: n x 1000 indices at a time
+        k = min(1000, samples - start)
+        means[start:start + k] = values[rng.integers(0, n, size=(k, n))].mean(axis=1)
+    tail = (1 - level) / 2
+    return float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
+def mcnemar_exact(a_only: int, b_only: int) -> float:
+    """Two-sided exact McNemar p-value: the discordant questions as a fair coin."""
+    m = a_only + b_only
+    if m == 0:
+        return 1.0
+    k = min(a_only, b_only)
+    tail = sum(math.comb(m, i) for i in range(k + 1)) / 2 ** m
+    return min(1.0, 2 * tail)
+
+
+def paired(correct_a, correct_b, samples: int = BOOTSTRAP_SAMPLES, seed: int = BOOTSTRAP_SEED) -> Paired:
+    """Accuracy of A minus accuracy of B on the same questions, with interval and test."""
+    a, b = _correct(correct_a), _correct(correct_b)
+    if len(a) != len(b) or len(a) == 0:
+        raise ValueError(f"paired comparison needs the same questions on both sides ({len(a)} and {len(b)})")
+    d = a.astype(float) - b.astype(float)
+    lo, hi = bootstrap_interval(d, samples, seed)
+    a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
+    return Paired(float(d.mean()), lo, hi, mcnemar_exact(a_only, b_only), len(a), a_only, b_only)
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjustment of the p-values of one table's comparisons (same order back)."""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    out, running = [0.0] * m, 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        out[i] = running
+    return out
+
+
+def seed_mean_sd(values: list[float]) -> tuple[float, float, int]:
+    """Mean and sample standard deviation over seeds (sd is 0 for one seed: say so where quoted)."""
+    arr = np.asarray(values, dtype=float)
+    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0, len(arr)
+
+
+@dataclass(frozen=True)
+class StepTest:
+    """Is a learning curve's rise concentrated in one jump between consecutive curve points?"""
+
+    ns: tuple[int, ...]
+    jump_from: int  # the largest gain is from ns[k] to ns[k + 1]
+    jump_to: int
+    jump: Paired  # that gain, paired on the same questions
+    jump_p_holm: float  # its p-value after Holm over all consecutive gains
+    share: float | None  # the jump's share of the whole rise (last point minus first); None when nothing rose
+    share_lo: float | None  # 95% bootstrap interval of that share (resamples where the curve rose)
+    share_hi: float | None
+    step_like: bool  # the jump is significant after Holm and its share's interval lies above one half
+
+    def text(self) -> str:
+        verdict = "step-like" if self.step_like else "not shown to be step-like"
+        share = ("no rise from the first point to the last" if self.share is None else
+                 f"share of the rise {self.share:.2f} [{self.share_lo:.2f}, {self.share_hi:.2f}]")
+        return f"largest gain n={self.jump_from}->{self.jump_to}: {self.jump.text(self.jump_p_holm)}; {share}: {verdict}"
+
+
+def step_test(curve: dict[int, np.ndarray], samples: int = 2000, seed: int = BOOTSTRAP_SEED) -> StepTest:
+    """``curve``: n -> right/wrong per question (the same questions at every n). The operational test
+    of "step-like": the largest gain between consecutive points is significant after Holm over all
+    consecutive gains, and carries more than half of the whole rise (its bootstrap interval above 0.5)."""
+    ns = tuple(sorted(curve))
+    if len(ns) < 3:
+        raise ValueError("a step needs at least three curve points")
+    m = np.stack([_correct(curve[n]) for n in ns]).astype(float)  # points x questions
+    gains = [paired(m[k + 1], m[k]) for k in range(len(ns) - 1)]
+    k = max(range(len(gains)), key=lambda i: gains[i].diff)
+    p_holm = holm([g.p for g in gains])[k]
+    rng = np.random.default_rng(seed)
+    n_q = m.shape[1]
+    shares = []
+    for _ in range(samples):
+        acc = m[:, rng.integers(0, n_q, n_q)].mean(axis=1)
+        rise = acc[-1] - acc[0]
+        jumps = np.diff(acc)
+        if rise > 0:
+            shares.append(jumps[k] / rise)
+    acc = m.mean(axis=1)
+    rise = acc[-1] - acc[0]
+    if rise <= 0 or not shares:
+        return StepTest(ns, ns[k], ns[k + 1], gains[k], p_holm, None, None, None, False)
+    lo, hi = float(np.quantile(shares, 0.025)), float(np.quantile(shares, 0.975))
+    return StepTest(ns, ns[k], ns[k + 1], gains[k], p_holm, float((acc[k + 1] - acc[k]) / rise), lo, hi,
+                    bool(p_holm < 0.05 and lo > 0.5))

@@ -1,0 +1,64 @@
+"""likra.stats against values computed by hand and by brute force."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from likra.stats import bootstrap_interval, holm, mcnemar_exact, paired, seed_mean_sd, step_test
+
+
+def test_mcnemar_exact_by_hand():
+    # 8 discordant questions split 1 / 7: P(X <= 1) = (1 + 8) / 256, two-sided doubles it
+    assert mcnemar_exact(1, 7) == pytest.approx(2 * 9 / 256)
+    assert mcnemar_exact(7, 1) == mcnemar_exact(1, 7)
+    assert mcnemar_exact(4, 4) == 1.0 and mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(0, 10) == pytest.approx(2 / 1024)
+
+
+def test_holm_by_hand():
+    # sorted 0.01, 0.02, 0.04 -> x3, x2, x1 -> 0.03, 0.04, 0.04 (kept monotone)
+    assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_paired_difference_interval_and_counts():
+    a = np.array([1, 1, 1, 0, 1, 0, 1, 1, 0, 1] * 10, bool)
+    b = np.array([1, 0, 1, 0, 0, 0, 1, 1, 0, 0] * 10, bool)
+    r = paired(a, b)
+    assert r.diff == pytest.approx(0.3) and (r.a_only, r.b_only, r.questions) == (30, 0, 100)
+    assert r.lo < 0.3 < r.hi and r.lo > 0.15 and r.hi < 0.45
+    assert r.p == pytest.approx(2 / 2 ** 30)
+    assert paired(a, b) == r  # fixed seed: the same tables give the same interval
+    with pytest.raises(ValueError, match="same questions"):
+        paired(a, b[:5])
+
+
+def test_bootstrap_interval_matches_the_normal_approximation_on_a_large_sample():
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 2, 2000).astype(float)
+    lo, hi = bootstrap_interval(x)
+    se = x.std(ddof=1) / math.sqrt(len(x))
+    assert lo == pytest.approx(x.mean() - 1.96 * se, abs=0.006) and hi == pytest.approx(x.mean() + 1.96 * se, abs=0.006)
+
+
+def test_seed_mean_sd():
+    assert seed_mean_sd([0.2, 0.4, 0.6]) == pytest.approx((0.4, 0.2, 3))
+    assert seed_mean_sd([0.3]) == (0.3, 0.0, 1)
+
+
+def test_step_test_finds_a_step_and_refuses_a_ramp():
+    n_q = 400
+    rng = np.random.default_rng(0)
+    base = rng.random(n_q)
+    step = {16: base < 0.25, 32: base < 0.26, 64: base < 0.27, 128: base < 0.55, 256: base < 0.56}
+    t = step_test(step)
+    assert (t.jump_from, t.jump_to) == (64, 128) and t.step_like and t.share > 0.8
+    ramp = {16: base < 0.25, 32: base < 0.32, 64: base < 0.39, 128: base < 0.46, 256: base < 0.53}
+    r = step_test(ramp)
+    assert not r.step_like and r.share_hi < 0.5  # four equal steps: the largest (picked after the fact) is near a quarter
+    assert "not shown to be step-like" in r.text()
+    flat = step_test({16: base < 0.3, 32: base < 0.2, 64: base < 0.3})
+    assert flat.share is None and not flat.step_like and "no rise" in flat.text()
