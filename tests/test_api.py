@@ -46,3 +46,33 @@ def test_base_likra_uses_the_base_model(heads):
     assert set(r.loglik) == {"base", "negative"}
     with pytest.raises(ValueError, match="negative head"):
         LikraModel.from_pretrained(str(model_dir))
+
+
+@pytest.mark.parametrize("question, options, message", [
+    ("2+2?", ["", "4"], r"options\[0\]: '' is not a non-empty string"),
+    ("2+2?", "45", "give a list of strings, not a str"),
+    (None, ["3", "4"], "question: give a non-empty string"),
+    ("  ", ["3", "4"], "question: give a non-empty string"),
+    ("2+2?", ["4", "4 "], r"options\[1\] repeats options\[0\]"),
+    ("2+2?", ["4"], "at least two options"),
+    ("2+2?", ["4", 5], r"options\[1\]: 5 is not a non-empty string"),
+])
+def test_score_refuses_what_cannot_be_compared(heads, question, options, message):
+    from likra.errors import InputRefused
+
+    model_dir, pos, neg = heads
+    lm = LikraModel.from_pretrained(str(model_dir), positive=str(pos), negative=str(neg))
+    with pytest.raises(InputRefused, match=message):
+        lm.score(question, options)
+
+
+def test_an_empty_continuation_is_an_error_naming_the_row(heads):
+    from likra.errors import InputRefused
+    from likra.tasks.base import Item
+
+    model_dir, _, _ = heads
+    lm = LikraModel.from_pretrained(str(model_dir), positive="base", negative=str(heads[2]))
+    item = Item(id="wino-7", contexts=("The trophy fits in _", "The suitcase fits in _"), continuations=("", ""), gold=0,
+                n_chars=(0, 0))
+    with pytest.raises(InputRefused, match="item 'wino-7', option 0: the continuation '' has no characters"):
+        lm.scorer.score([item], ["base"], progress=False)

@@ -238,7 +238,7 @@ def test_paper_rows_are_checked_and_printed(tmp_path):
     assert {r["model"] for r in paper["rows"]} >= {"Mistral-7B-v0.1", "Llama-3.2-3B-Instruct"}
     md = table1_markdown([], paper)
     assert "| Mistral-7B-v0.1 | arc_challenge (25-shot) | 0.5998 | 0.6630 | 0.8123 |" in md
-    assert "not checked against the PDF" in md  # the provenance travels with the numbers
+    assert "checked value by value against its text" in md  # the provenance travels with the numbers
     bad = tmp_path / "paper.yaml"
     bad.write_text("rows:\n  - {model: m, task: arc_challenge, base: 0.5}\n  - {model: m, task: hellaswag, base: 59.98}\n")
     with pytest.raises(ValueError, match=r"row 2, field 'base': 59.98 is not an accuracy"):

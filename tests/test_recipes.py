@@ -191,3 +191,16 @@ def test_presets_are_package_data():
     assert '"presets/*.yaml"' in pyproject
     with pytest.raises(ConfigError, match="known presets: cpu, paper, quick"):
         preset_path("nope")
+
+
+def test_paper_preset_records_the_papers_protocol(tmp_path, capsys):
+    out = tmp_path / "paper"
+    assert main(["reproduce", "--preset", "paper", "--dry-run", "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert not out.exists()  # a dry run writes nothing
+    trains = [line for line in lines if line.startswith("likra train")]
+    assert len(trains) == 6 and all("--bf16" in t and "--pool arc" in t and "--examples" not in t for t in trains)  # all 6615
+    curve = next(line for line in lines if line.startswith("likra curve"))
+    assert "--shots 25" in curve and "--dtype bf16" in curve and curve.count("--positive") == 3
+    _, options = parse(curve.split()[1:])  # the recorded line parses back to the options it ran with
+    assert options.shots == 25 and options.dtype == "bf16"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -285,6 +286,36 @@ def test_nan_loss_stops_without_checkpoint(tmp_path, tiny_tokenizer):
     with pytest.raises(TrainingDiverged, match="loss became nan"):
         train_head(model, tiny_tokenizer, positive_pairs(make_items(16)), tmp_path / "r", info(), progress=False)
     assert not list((tmp_path / "r").glob("n-*"))
+
+
+def test_divergence_rules_by_hand():
+    from likra.training import divergence
+
+    uniform = math.log(49152)  # 10.80: SmolLM2's vocabulary
+    assert divergence(10.80, [2.1], uniform, 4.0).startswith("the loss climbed back to 10.800")  # lr 1e6: step 2
+    assert divergence(6.0, [6.05, 5.99], math.log(400), 4.0) is None  # a random model starts at the uniform loss
+    steady = [2.0, 0.4, 2.5, 1.0] * 4  # single batches vary five-fold: no alarm
+    assert divergence(2.6, steady, uniform, 4.0) is None
+    assert "exceeds 4 times its lowest" in divergence(9.0, steady + [8.0] * 7, uniform, 4.0)
+    assert divergence(10.8, [2.1], uniform, 0) is None  # --max-loss-ratio 0: never
+
+
+def test_a_diverging_run_stops_before_the_step_and_saves_nothing_after(tmp_path, tiny_tokenizer, monkeypatch):
+    import likra.training
+    from conftest import make_llama
+
+    calls = []
+
+    def guard(loss, earlier, uniform, ratio):  # the rules are tested above; here, what the loop does when one fires
+        calls.append(len(earlier))
+        return "the loss diverged" if len(earlier) == 2 else None
+
+    monkeypatch.setattr(likra.training, "divergence", guard)
+    with pytest.raises(TrainingDiverged, match="the loss diverged at step 3 .*Lower --lr"):
+        train_head(make_llama(len(tiny_tokenizer)), tiny_tokenizer, positive_pairs(make_items(48)), tmp_path / "r", info(),
+                   TrainConfig(lr=1e-2), progress=False)
+    assert sorted(p.name for p in (tmp_path / "r").glob("n-*")) == ["n-000016"]  # step 2 ended at n = 16; 3 never ran
+    assert calls == [0, 1, 2]
 
 
 TRAIN_SCRIPT = """

@@ -37,6 +37,24 @@ class LikraResult:
         return self.options[self.choice]
 
 
+def check_question(question: str, options: list[str]) -> None:
+    """Refuse what cannot be compared, naming it: scores of such input would be NaN or meaningless."""
+    if not isinstance(question, str) or not question.strip():
+        raise InputRefused(f"question: give a non-empty string, not {question!r}")
+    if isinstance(options, str) or not isinstance(options, (list, tuple)):
+        raise InputRefused(f"options: give a list of strings, not a {type(options).__name__}")
+    if len(options) < 2:
+        raise InputRefused("options: give at least two options to compare")
+    for k, o in enumerate(options):
+        if not isinstance(o, str) or not o.strip():
+            raise InputRefused(f"options[{k}]: {o!r} is not a non-empty string")
+    seen = {}
+    for k, o in enumerate(options):
+        if o.strip() in seen:
+            raise InputRefused(f"options[{k}] repeats options[{seen[o.strip()]}] ({o!r}): give distinct options")
+        seen[o.strip()] = k
+
+
 class LikraModel:
     def __init__(self, model, tokenizer, weight: float = 1.0, temperature: float = 1.0,
                  positive_head: str = "positive", template: str = DEFAULT_TEMPLATE):
@@ -60,8 +78,8 @@ class LikraModel:
                    positive_head="positive" if positive != "base" else BASE_HEAD, template=template)
 
     def score(self, question: str, options: list[str]) -> LikraResult:
-        if len(options) < 2:
-            raise InputRefused("give at least two options to compare")
+        """Per-character Likra scores of ``options`` as answers to ``question``, their softmax, the choice."""
+        check_question(question, options)
         ctx = self.template.format(question=question)
         item = Item(id="q", contexts=(ctx,) * len(options), continuations=tuple(" " + o for o in options),
                     gold=0, n_chars=tuple(len(o) for o in options))

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"likra {cmd.name}: warning: the launcher asked for {sharding_requested()}, which only the TRL baselines "
                   "(likra train --method dpo|kto) use; this command runs plain data parallel with a full model "
                   "copy per process (configs/accelerate/multi-gpu.yaml is its config)", file=sys.stderr)
-        out = getattr(options, "out", None) if rank == 0 else None
+        out = getattr(options, "out", None) if rank == 0 and not getattr(options, "dry_run", False) else None
         if out:
             from .experiments.runs import claim_output
 

@@ -69,13 +69,14 @@ def load_preset(path: Path) -> Preset:
 @dataclass
 class ReproduceOptions(Writes):
     preset: str = option("quick", "quick (~6 min on 2 CPU cores), cpu, paper, or a YAML file")
+    dry_run: bool = option(False, "print the command of every step, run nothing")
     data_dir: str | None = option(None, "folder of the original benchmark files (or LIKRA_DATA_DIR); default: the hub")
 
     def __post_init__(self) -> None:
         self.out = self.out or f"runs/reproduce-{Path(self.preset).stem}"
 
 
-def reproduce(o: ReproduceOptions) -> Path:
+def reproduce(o: ReproduceOptions) -> Path | None:
     from .experiments.runs import claim_output, record_command, release_output
     from .report import write_report
 
@@ -90,6 +91,10 @@ def reproduce(o: ReproduceOptions) -> Path:
         options = cmd.options(**{k: v for k, v in {**common, **values}.items() if k in {f.name for f in dataclasses.fields(cmd.options)}})
         argv = to_argv(name, options)
         line = "likra " + shlex.join(argv)
+        if o.dry_run:
+            print(line)
+            steps.append({"command": line})
+            return None
         print(f"[likra reproduce] {line}", file=sys.stderr)
         t0 = time.time()
         out = getattr(options, "out", None)
@@ -124,6 +129,8 @@ def reproduce(o: ReproduceOptions) -> Path:
          negative=runs[0]["negative"], out=str(out / "mass"))
     info = {**{k: getattr(cfg, k) for k in ("model", "pool", "negatives", "n", "seeds", "eval_task", "eval_limit", "eval_shots", "dtype")},
             "config_file": f"likra/presets/{cfg_file.name}" if cfg_file.parent == PRESETS_DIR else o.preset, "steps": steps}
+    if o.dry_run:
+        return None
     from .provenance import versions
 
     write_json(out / "reproduce.json", {**info, "versions": versions()})
@@ -132,9 +139,10 @@ def reproduce(o: ReproduceOptions) -> Path:
 
 
 @command("reproduce", "run a preset's experiments end to end and write the report", ReproduceOptions, compare=("preset",))
-def main(o: ReproduceOptions, argv: list[str] | None = None) -> Path:
+def main(o: ReproduceOptions, argv: list[str] | None = None) -> Path | None:
     html = reproduce(o)
-    print(f"report: {html}\n        {html.with_suffix('.md')}")
+    if html:
+        print(f"report: {html}\n        {html.with_suffix('.md')}")
     return html
 
 

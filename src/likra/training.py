@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import time
@@ -199,7 +200,7 @@ def uncompile_layers(layers: list) -> None:
 
 def _config_key(info: RunInfo, pairs: list[Pair]) -> str:
     # compiling the layers or the attention layout changes no result beyond float rounding: not part of the key
-    cfg = {k: v for k, v in info.config.items() if k not in ("compile", "attention")}
+    cfg = {k: v for k, v in info.config.items() if k not in ("compile", "attention", "max_loss_ratio")}
     h = hashlib.sha256(json.dumps({**asdict(info), "config": cfg, "n_pairs": len(pairs)}, sort_keys=True).encode())
     for p in pairs:
         h.update(f"{p.question_id}\x00{p.context}\x00{p.answer}\x01".encode())
@@ -250,6 +251,7 @@ def train_head(
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     window = sliding_window(lm.config)
+    uniform = math.log(lm.config.vocab_size)  # the loss of a uniform guess over the vocabulary
 
     if config.attention not in ("segments", "mask"):
         raise ConfigError(f"attention '{config.attention}' (from --attention or the config's 'attention:' key): "
@@ -295,6 +297,11 @@ def train_head(
             if not torch.isfinite(loss_value).all():
                 raise TrainingDiverged(f"loss became {loss_value.item()} at step {step + 1} (examples {a}-{b} of the order); "
                                        f"nothing was saved for this step. Lower --lr or use fp32.")
+            diverged = divergence(loss_value.item(), [h["loss"] for h in history], uniform, config.max_loss_ratio)
+            if diverged:
+                raise TrainingDiverged(f"{diverged} at step {step + 1} (examples {a}-{b} of the order); this step was not "
+                                       f"taken and nothing after it saved. Lower --lr (now {config.lr:g}), or pass "
+                                       f"--max-loss-ratio 0 to train on regardless.")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             all_reduce_sum([p.grad for p in params])
@@ -323,6 +330,24 @@ def train_head(
         return sorted(set(saved_dirs))
     write_json(out / "run.json", {**asdict(info), "checkpoints": sizes, "steps": step, "final_loss": history[-1]["loss"]})
     return sorted(set(saved_dirs))
+
+
+def divergence(loss: float, earlier: list[float], uniform: float, ratio: float, window: int = 8) -> str | None:
+    """Why a step's loss means the run has diverged, or None. A model that starts near the uniform
+    loss (random weights) is not diverged there; one that was well below it and climbs back is. The
+    ratio test compares means over ``window`` steps, since single batches of 8 vary a lot."""
+    if not ratio or not earlier:
+        return None
+    best = min(earlier)
+    if best < uniform - 1.0 and loss >= uniform - 0.05:
+        return f"the loss climbed back to {loss:.3f}, the uniform loss ln(vocabulary) = {uniform:.3f}, from {best:.3f}"
+    if len(earlier) >= 2 * window:
+        recent = (sum(earlier[-(window - 1):]) + loss) / window
+        lowest = min(sum(earlier[i:i + window]) / window for i in range(len(earlier) - window + 1))
+        if recent > ratio * lowest:
+            return (f"the mean loss of the last {window} steps, {recent:.3f}, exceeds {ratio:g} times its lowest "
+                    f"value in this run ({lowest:.3f})")
+    return None
 
 
 def _resume(model, opt, out: Path, key: str) -> tuple[int, list[dict]]:

@@ -7,6 +7,7 @@ The table is the product; everything printed (acc, acc_norm, and with heads name
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,7 +73,7 @@ def evaluate(o: EvalOptions, argv: list[str] | None = None) -> dict:
         "fewshot_seed": FEWSHOT_SEED,
         "processes": rank_world()[1],
         "seconds": {"load": round(t_load, 2), "score": round(t_score, 2)},
-        "command": "likra " + " ".join(argv or []),
+        "command": "likra " + shlex.join(argv or []),
         "versions": versions(),
     })
     write_json(out / "results.json", results)

@@ -19,6 +19,7 @@ because a custom mask replaces the one the model would build.
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass
 
 import torch
@@ -74,7 +75,10 @@ def resolve_max_length(model, tokenizer) -> int:
 
 def encode_item(encoder: Encoder, item: Item, max_length: int) -> list[Encoded]:
     out = []
-    for ctx, cont in zip(item.contexts, item.continuations):
+    for o, (ctx, cont) in enumerate(zip(item.contexts, item.continuations)):
+        if item.n_chars[o] <= 0:
+            raise InputRefused(f"item '{item.id}', option {o}: the continuation {cont!r} has no characters, so its "
+                               f"per-character score is undefined; fix the row or skip it (--skip-invalid)")
         ctx_ids, cont_ids = encoder.pair(ctx, cont)
         if not cont_ids:
             raise InputRefused(f"item '{item.id}': continuation {cont!r} encodes to no tokens")
@@ -252,6 +256,9 @@ class Scorer:
             for i, (it, enc) in enumerate(zip(items, encoded)):
                 s, g = results[head][i]
                 for o in range(it.n_options):
+                    if not math.isfinite(s[o]):
+                        raise InputRefused(f"item '{it.id}', option {o}, head '{head}': log-likelihood {s[o]} cannot be "
+                                           f"compared (the model gives the continuation no probability)")
                     table.append(
                         item_id=it.id, option=o, head=head, loglik=s[o], n_tokens=enc[o].n_cont,
                         n_chars=it.n_chars[o], gold=(o == it.gold), greedy=g[o], truncated=enc[o].truncated,
