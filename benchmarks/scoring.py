@@ -132,9 +132,14 @@ def main() -> None:
     p.add_argument("--dtype", default="fp32")
     p.add_argument("--rounds", type=int, default=3, help="pairs of whole-process runs (median reported)")
     p.add_argument("--bf16", action="store_true", help="measure bf16 even on a CPU without bf16 matrix units")
+    p.add_argument("--whole-process-only", action="store_true", help="only the whole-process comparison and the start-up")
     args = p.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.shots, args.limit, args.dtype, args.data_dir)))
+        return
+    if args.whole_process_only:
+        print(f"# scoring benchmark, whole process only: {MODEL}, {TASK} test, {os.cpu_count()} CPUs, {cpu_line()}")
+        whole_process_pairs(0, 60 if args.quick else 300, args.data_dir, args.rounds, None)
         return
 
     settings = [(0, 60), (25, 8)] if args.quick else [(0, 300), (25, 50)]
@@ -168,20 +173,23 @@ def main() -> None:
                   f"acc {half['acc'] - ours['acc']:+.4f}, acc_norm {half['acc_norm'] - ours['acc_norm']:+.4f}, "
                   f"max per-option |diff| {max_diff(half, ours):.2e}")
 
+    whole_process_pairs(*settings[0], args.data_dir, args.rounds, rows[0][2]["options_per_s"] / rows[0][1]["options_per_s"])
+
+
+def whole_process_pairs(shots: int, limit: int, data_dir: str, rounds: int, throughput_ratio: float | None) -> None:
+    """lm-eval then likra eval as whole processes, ``rounds`` pairs; and likra eval --limit 1."""
     import tempfile
 
-    shots, limit = settings[0]
     worker_cmd = [sys.executable, __file__, "--worker", "lm-eval", "--shots", str(shots), "--limit", str(limit),
-                  "--dtype", "fp32", "--data-dir", args.data_dir]
+                  "--dtype", "fp32", "--data-dir", data_dir]
     with tempfile.TemporaryDirectory() as tmp:
-        pairs = [(whole_process(worker_cmd), whole_process(likra_eval_cmd(limit, args.data_dir, f"{tmp}/e")))
-                 for _ in range(args.rounds)]
-        startup = sorted(whole_process(likra_eval_cmd(1, args.data_dir, f"{tmp}/one")) for _ in range(args.rounds))
+        startup = sorted(whole_process(likra_eval_cmd(1, data_dir, f"{tmp}/one")) for _ in range(rounds))
+        pairs = [(whole_process(worker_cmd), whole_process(likra_eval_cmd(limit, data_dir, f"{tmp}/e"))) for _ in range(rounds)]
     ratios = sorted(a / b for a, b in pairs)
-    print(f"\nwhole process, {shots}-shot x{limit} (median of {args.rounds} pairs, each lm-eval then likra eval): "
+    beside = f" (throughput ratio above: {throughput_ratio:.2f}x)" if throughput_ratio else ""
+    print(f"\nwhole process, {shots}-shot x{limit} (median of {rounds} pairs, each lm-eval then likra eval): "
           + ", ".join(f"lm-eval {a:.1f} s / likra {b:.1f} s" for a, b in pairs)
-          + f"; ratio {ratios[len(ratios) // 2]:.2f}x (throughput ratio above: "
-          f"{rows[0][2]['options_per_s'] / rows[0][1]['options_per_s']:.2f}x)")
+          + f"; ratio {ratios[len(ratios) // 2]:.2f}x{beside}")
     print(f"likra eval --limit 1, whole process: median {startup[len(startup) // 2]:.1f} s ({', '.join(f'{t:.1f}' for t in startup)})")
 
 

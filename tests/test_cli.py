@@ -196,7 +196,9 @@ def test_negative_types_table1_config_and_report(tmp_path, tiny_model_dir, quiz,
     assert [tuple(p) for p in acc["sft"]["positive"]] == [tuple(p) for p in curve["sft"]]
     assert (out / "irrelevant" / "n-000016.parquet").exists()
 
-    assert main(["table1", "--source", str(run0), "--out", str(tmp_path / "study" / "table1")]) == 0
+    assert main(["table1", "--source", str(run0), "--shots", "25", "--out", str(tmp_path / "study" / "t25")]) == 2
+    assert "shots: 0 there, 25 asked" in capsys.readouterr().err  # a 0-shot source in a 25-shot table is refused
+    assert main(["table1", "--source", str(run0), "--shots", "0", "--out", str(tmp_path / "study" / "table1")]) == 0
     row = json.loads((tmp_path / "study" / "table1" / "table1.json").read_text())["rows"][0]
     assert row["n_train"] == 16 and row["n_items"] == 20
     assert row["likra"]["acc_norm"] == curve["likra"][-1][1] and row["sft"]["acc_norm"] == curve["sft"][-1][1]

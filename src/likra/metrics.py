@@ -14,25 +14,26 @@ def choose(scores: list[np.ndarray]) -> np.ndarray:
     return np.array([int(np.argmax(s)) for s in scores])
 
 
-def accuracy(pred: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
-    """Mean accuracy and its standard error (sample std / sqrt(n), as lm-eval reports it)."""
+def accuracy(pred: np.ndarray, gold: np.ndarray) -> tuple[float, float | None]:
+    """Mean accuracy and its standard error (sample std / sqrt(n), as lm-eval reports it; None for
+    one item, where it is undefined: JSON has no NaN)."""
     correct = (pred == gold).astype(np.float64)
     n = len(correct)
     if n == 0:
-        return float("nan"), float("nan")
-    se = float(np.std(correct, ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+        raise ValueError("accuracy of no items")
+    se = float(np.std(correct, ddof=1) / math.sqrt(n)) if n > 1 else None
     return float(correct.mean()), se
 
 
-def paired_difference(pred_a: np.ndarray, pred_b: np.ndarray, gold: np.ndarray) -> tuple[float, float]:
+def paired_difference(pred_a: np.ndarray, pred_b: np.ndarray, gold: np.ndarray) -> tuple[float, float | None]:
     """Accuracy of rule a minus rule b on the same items, with the standard error of the per-item
     differences. Two rules scored on the same questions are correlated: the paired error is what
     says whether a gap of 0.01-0.03 is real, where the two unpaired errors would overstate it."""
     diff = (pred_a == gold).astype(np.float64) - (pred_b == gold).astype(np.float64)
     n = len(diff)
     if n == 0:
-        return float("nan"), float("nan")
-    se = float(np.std(diff, ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+        raise ValueError("paired difference of no items")
+    se = float(np.std(diff, ddof=1) / math.sqrt(n)) if n > 1 else None
     return float(diff.mean()), se
 
 

@@ -144,7 +144,7 @@ def seed_summary(curves: dict[str, dict[str, Points]], rule: str) -> list[tuple[
     for n in ns:
         pts = [(a, se) for c in curves.values() for m, a, se in c[rule] if m == n]
         accs = [a for a, _ in pts]
-        spread = float(np.std(accs, ddof=1)) if len(accs) > 1 else pts[0][1]
+        spread = float(np.std(accs, ddof=1)) if len(accs) > 1 else (pts[0][1] or 0.0)
         out.append((n, float(np.mean(accs)), spread, len(accs)))
     return out
 

@@ -99,15 +99,16 @@ def _refuse_other_result(out: Path, meta: dict) -> None:
 def print_metrics(results: dict) -> None:
     print(f"\n{results['task']} ({results['split']}, {results['shots']}-shot, {results['n_items']} items) on {results['model']}")
     print(f"{'head':<16}{'acc':>16}{'acc_norm':>16}{'gold LL/char':>14}{'wrong LL/char':>15}")
+    se = lambda v: "   -  " if v is None else f"{v:.4f}"  # noqa: E731  (one item: no standard error)
     for head, m in results["metrics"].items():
-        print(f"{head:<16}{m['acc']:>9.4f} ±{m['acc_stderr']:.4f}{m['acc_norm']:>9.4f} ±{m['acc_norm_stderr']:.4f}"
+        print(f"{head:<16}{m['acc']:>9.4f} ±{se(m['acc_stderr'])}{m['acc_norm']:>9.4f} ±{se(m['acc_norm_stderr'])}"
               f"{m['gold_loglik_per_char']:>14.4f}{m['wrong_loglik_per_char']:>15.4f}")
     rules = results.get("rules") or {}
     if rules:
         print("rules on the heads 'positive' and 'negative' (acc_norm, w = 1): " + ", ".join(
-            f"{r} {rules[r]['acc_norm']:.4f} ±{rules[r]['stderr']:.4f}" for r in ("sft", "likra", "base-likra", "dexperts")))
+            f"{r} {rules[r]['acc_norm']:.4f} ±{se(rules[r]['stderr'])}" for r in ("sft", "likra", "base-likra", "dexperts")))
         gap = rules["likra_minus_sft"]
-        print(f"Likra - SFT, question by question: {gap['diff']:+.4f} ±{gap['paired_stderr']:.4f} (paired standard error)")
+        print(f"Likra - SFT, question by question: {gap['diff']:+.4f} ±{se(gap['paired_stderr'])} (paired standard error)")
     if results["n_truncated_options"]:
         print(f"({results['n_truncated_options']} options were left-truncated to the model window of {results['max_length']} tokens)")
 

@@ -21,11 +21,15 @@ from ..io import atomic_write, write_json
 from ..rules import Heads, auroc_wrong, fit_temperature, rule_correct, rule_scores, rule_summary, softmax_probs
 from ..stats import holm, paired
 from ..scoring.table import ScoreTable
+from .runs import check_meta
 
 
 @dataclass
 class Table1Options(Writes):
     source: list[str] = option([], "a likra eval folder (heads base, positive, negative) or a scored curve run (repeatable)")
+    # Table 1 scores nothing: given, a protocol option is a check that every source was scored so
+    shots: int | None = option(None, "refuse a source not scored with this many few-shot examples (default: any)")
+    dtype: str | None = option(None, "refuse a source not scored in this precision (default: any)", choices=("fp32", "bf16"))
     paper: str | None = option(None, "YAML with the paper's published rows, printed alongside for reference")
     weight: float = option(1.0, "negative-head weight w")
 
@@ -142,6 +146,9 @@ def table1_markdown(rows: list[dict], paper: dict | None = None) -> str:
 def run(o: Table1Options) -> dict:
     if not o.source:
         raise ConfigError("likra table1 needs at least one --source (a likra eval folder or a scored curve run)")
+    wanted = {k: v for k, v in (("shots", o.shots), ("dtype", o.dtype)) if v is not None}
+    for src in o.source:
+        check_meta(src, table1_source(src)[2], wanted)
     rows = [table1_row(src, o.weight) for src in o.source]
     paper = load_paper_rows(o.paper) if o.paper else None
     result = {"rows": rows, "paper": paper, "weight": o.weight}
