@@ -206,3 +206,16 @@ def test_paper_preset_records_the_papers_protocol(tmp_path, capsys):
     assert "--shots 25" in curve and "--dtype bf16" in curve and curve.count("--positive") == 3
     _, options = parse(curve.split()[1:])  # the recorded line parses back to the options it ran with
     assert options.shots == 25 and options.dtype == "bf16"
+
+
+def test_a_curve_refuses_swapped_or_identical_heads(tmp_path):
+    from likra.experiments.runs import check_roles
+
+    for head in ("positive", "negative"):
+        (tmp_path / head / "n-000016").mkdir(parents=True)
+        (tmp_path / head / "n-000016" / "likra.json").write_text(json.dumps({"head": head}))
+    check_roles(str(tmp_path / "positive"), str(tmp_path / "negative"))
+    with pytest.raises(ConfigError, match="holds a 'negative' head .* given as --positive"):
+        check_roles(str(tmp_path / "negative"), str(tmp_path / "positive"))
+    with pytest.raises(ConfigError, match="are the same run"):
+        check_roles(str(tmp_path / "positive"), str(tmp_path / "positive"))

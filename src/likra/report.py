@@ -32,7 +32,8 @@ def _comparison_lines(runs: list[Path]) -> list[str]:
         last = {k: v[-1] for k, v in st["comparisons"].items()}
         md.append(f"- {r.name}: at n = {last['likra - sft']['n']}, " + "; ".join(
             f"{k} {v['diff']:+.3f} [{v['lo']:+.3f}, {v['hi']:+.3f}] (p = {v['p_holm']:.2g})" for k, v in last.items())
-            + f". Step test: SFT {st['step']['sft']['text']}; Likra {st['step']['likra']['text']}.")
+            + (f". Step test: SFT {st['step']['sft']['text']}; Likra {st['step']['likra']['text']}." if st["step"]
+               else ". (Too few curve points for the step test.)"))
     return md
 
 
