@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 from . import __version__
 
@@ -20,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
         lm_eval_main(argv[1:])
         return 0
     from . import experiments, reproduce  # noqa: F401  (declare the commands)
-    from .command import parse, settings_of
+    from .command import parse
     from .errors import LikraError
 
     name = argv[0] if argv and not argv[0].startswith("-") else "likra"
@@ -33,25 +32,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"likra {cmd.name}: warning: the launcher asked for {sharding_requested()}, which only the TRL baselines "
                   "(likra train --method dpo|kto) use; this command runs plain data parallel with a full model "
                   "copy per process (configs/accelerate/multi-gpu.yaml is its config)", file=sys.stderr)
-        out = getattr(options, "out", None) if rank == 0 and not getattr(options, "dry_run", False) else None
-        if out:
-            from .experiments.runs import claim_output
+        from .experiments.runs import run_in_folder
 
-            claim_output(out, cmd.name, settings_of(cmd, options), options.overwrite)
-        failed = True
-        try:
-            t0 = time.time()
-            cmd.run(options, argv)
-            if out:
-                from .experiments.runs import record_command
-
-                record_command(out, argv, time.time() - t0)
-            failed = False
-        finally:
-            if out:
-                from .experiments.runs import release_output
-
-                release_output(out, failed)
+        run_in_folder(cmd, options, argv, claim=rank == 0 and not getattr(options, "dry_run", False))
     except LikraError as err:
         print(f"likra {name}: error: {err}", file=sys.stderr)
         return 2

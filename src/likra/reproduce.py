@@ -12,11 +12,10 @@ from __future__ import annotations
 import dataclasses
 import shlex
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .command import COMMANDS, Writes, check_values, command, option, read_yaml_mapping, settings_of, to_argv
+from .command import COMMANDS, Writes, check_values, command, option, read_yaml_mapping, to_argv
 from .errors import ConfigError
 from .io import write_json
 from .train_config import TrainConfig
@@ -77,7 +76,7 @@ class ReproduceOptions(Writes):
 
 
 def reproduce(o: ReproduceOptions) -> Path | None:
-    from .experiments.runs import claim_output, record_command, release_output
+    from .experiments.runs import run_in_folder
     from .report import write_report
 
     cfg_file = preset_path(o.preset)
@@ -96,20 +95,7 @@ def reproduce(o: ReproduceOptions) -> Path | None:
             steps.append({"command": line})
             return None
         print(f"[likra reproduce] {line}", file=sys.stderr)
-        t0 = time.time()
-        out = getattr(options, "out", None)
-        if out:
-            claim_output(out, name, settings_of(cmd, options))
-        failed = True
-        try:
-            result = cmd.run(options, argv)
-            failed = False
-        finally:
-            if out:
-                release_output(out, failed)
-        seconds = time.time() - t0
-        if out:
-            record_command(out, argv, seconds)
+        result, seconds = run_in_folder(cmd, options, argv)
         steps.append({"command": line, "seconds": round(seconds, 1)})
         return result
 

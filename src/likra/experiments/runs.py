@@ -253,3 +253,28 @@ def record_command(out: str | os.PathLike, argv: list[str], seconds: float) -> N
 
     write_json(Path(out) / "likra-command.json", {"command": "likra " + " ".join(shlex.quote(a) for a in argv),
                                                    "seconds": round(seconds, 1), "versions": versions()})
+
+
+def run_in_folder(cmd, options, argv: list[str], claim: bool = True):
+    """Run a command as its own step: claim its --out (when it has one and ``claim``), run it,
+    record the exact command and wall time there, release the folder. Returns (result, seconds).
+    The CLI and ``likra reproduce`` both run commands through here."""
+    import time
+
+    from ..command import settings_of
+
+    out = getattr(options, "out", None) if claim else None
+    if out:
+        claim_output(out, cmd.name, settings_of(cmd, options), getattr(options, "overwrite", False))
+    failed, t0 = True, time.time()
+    try:
+        result = cmd.run(options, argv)
+        seconds = time.time() - t0
+        if out:
+            record_command(out, argv, seconds)
+        failed = False
+    finally:
+        if out:
+            release_output(out, failed)
+    return result, seconds
+
