@@ -76,7 +76,7 @@ def context_floor(model, tok, shots: int, limit: int, data_dir: str) -> float:
 
 def run(engine: str, shots: int, limit: int, dtype: str, data_dir: str) -> dict:
     cmd = [sys.executable, __file__, "--worker", engine, "--shots", str(shots), "--limit", str(limit),
-           "--dtype", dtype, "--data-dir", data_dir]
+           "--dtype", dtype, "--data-dir", data_dir, "--model", MODEL]
     env = dict(os.environ, TQDM_DISABLE="1", TOKENIZERS_PARALLELISM="false")
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode != 0:
@@ -125,7 +125,9 @@ def max_diff(a: dict, b: dict) -> float:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--data-dir", default=os.environ.get("LIKRA_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data")))
+    p.add_argument("--model", default=MODEL, help="embedded name or model folder (default: %(default)s)")
     p.add_argument("--quick", action="store_true", help="60 questions 0-shot, 8 at 25-shot")
+    p.add_argument("--questions", default="300,50", help="questions at 0-shot and at 25-shot (default: %(default)s)")
     p.add_argument("--worker", choices=("likra", "lm-eval"))
     p.add_argument("--shots", type=int, default=0)
     p.add_argument("--limit", type=int, default=0)
@@ -134,15 +136,18 @@ def main() -> None:
     p.add_argument("--bf16", action="store_true", help="measure bf16 even on a CPU without bf16 matrix units")
     p.add_argument("--whole-process-only", action="store_true", help="only the whole-process comparison and the start-up")
     args = p.parse_args()
+    global MODEL
+    MODEL = args.model
     if args.worker:
         print(json.dumps(worker(args.worker, args.shots, args.limit, args.dtype, args.data_dir)))
         return
     if args.whole_process_only:
         print(f"# scoring benchmark, whole process only: {MODEL}, {TASK} test, {os.cpu_count()} CPUs, {cpu_line()}")
-        whole_process_pairs(0, 60 if args.quick else 300, args.data_dir, args.rounds, None)
+        whole_process_pairs(0, 60 if args.quick else int(args.questions.split(",")[0]), args.data_dir, args.rounds, None)
         return
 
-    settings = [(0, 60), (25, 8)] if args.quick else [(0, 300), (25, 50)]
+    n0, n25 = (60, 8) if args.quick else map(int, args.questions.split(","))
+    settings = [(0, n0), (25, n25)]
     bf16 = has_bf16_units() or args.bf16
     print(f"# scoring benchmark: {MODEL}, {TASK} test, {os.cpu_count()} CPUs, {cpu_line()}")
     if not bf16:
@@ -181,7 +186,7 @@ def whole_process_pairs(shots: int, limit: int, data_dir: str, rounds: int, thro
     import tempfile
 
     worker_cmd = [sys.executable, __file__, "--worker", "lm-eval", "--shots", str(shots), "--limit", str(limit),
-                  "--dtype", "fp32", "--data-dir", data_dir]
+                  "--dtype", "fp32", "--data-dir", data_dir, "--model", MODEL]
     with tempfile.TemporaryDirectory() as tmp:
         startup = sorted(whole_process(likra_eval_cmd(1, data_dir, f"{tmp}/one")) for _ in range(rounds))
         pairs = [(whole_process(worker_cmd), whole_process(likra_eval_cmd(limit, data_dir, f"{tmp}/e"))) for _ in range(rounds)]

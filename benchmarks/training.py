@@ -156,6 +156,7 @@ def matmul_gflop_per_step(data_dir: str, pool: str, n: int) -> tuple[float, floa
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--data-dir", default=os.environ.get("LIKRA_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data")))
+    p.add_argument("--model", default=MODEL, help="embedded name or model folder (default: %(default)s)")
     p.add_argument("--pool", default="arc")
     p.add_argument("--n", type=int, default=128)
     p.add_argument("--repeat", type=int, default=3, help="rounds of all engines (figures are medians)")
@@ -163,6 +164,8 @@ def main() -> None:
     p.add_argument("--worker", default=None)
     p.add_argument("--flops", action="store_true", help="only print each engine's matrix-product GFLOP per step")
     args = p.parse_args()
+    global MODEL
+    MODEL = args.model
     if args.flops:
         ours, theirs = matmul_gflop_per_step(args.data_dir, args.pool, args.n)
         print(f"matrix products per step (forward + input-gradient backward, attention and elementwise work left out): "
@@ -194,7 +197,7 @@ def main() -> None:
             cache = tempfile.mkdtemp(prefix="likra-inductor-")
             env = dict(os.environ, TQDM_DISABLE="1", TOKENIZERS_PARALLELISM="false", TORCHINDUCTOR_CACHE_DIR=cache)
             out = subprocess.run([sys.executable, __file__, "--worker", engine, "--data-dir", args.data_dir, "--pool", args.pool,
-                                  "--n", str(args.n)], capture_output=True, text=True, env=env)
+                                  "--n", str(args.n), "--model", MODEL], capture_output=True, text=True, env=env)
             if out.returncode != 0:
                 raise SystemExit(f"{engine} failed:\n{out.stderr[-3000:]}")
             rounds[engine].append(json.loads(out.stdout.strip().splitlines()[-1]))

@@ -83,6 +83,27 @@ def make_gemma3(vocab: int, window: int = 8):
     return Gemma3ForCausalLM(cfg).eval()
 
 
+def make_qwen2(vocab: int, max_pos: int = 256):
+    """Qwen2's differences from Llama that matter here: biases on q/k/v, an untied output layer."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    cfg = Qwen2Config(
+        vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=max_pos, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+        tie_word_embeddings=False, use_sliding_window=False,
+    )
+    model = Qwen2ForCausalLM(cfg).eval()
+    with torch.no_grad():  # biases start at zero: give them values so that they count
+        for layer in model.model.layers:
+            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+                proj.bias.normal_(std=0.5)
+    return model
+
+
+MAKERS = {"llama": make_llama, "gemma3": make_gemma3, "qwen2": make_qwen2}
+
+
 @pytest.fixture(scope="session")
 def tiny_llama(tiny_tokenizer):
     return make_llama(len(tiny_tokenizer))

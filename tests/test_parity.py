@@ -50,6 +50,15 @@ def test_arc_kshot_tiny_with_truncation(short_window_llama, tiny_tokenizer, data
     check_parity(short_window_llama, tiny_tokenizer, "arc_challenge", data_dir, 3, 10, expect_truncation=True)
 
 
+def test_qwen2_tiny_zero_and_kshot(tiny_tokenizer, data_dir):
+    """Qwen2 (biases on q/k/v, untied output layer) through the same packed, shared-prefix engine."""
+    from conftest import make_qwen2
+
+    model = make_qwen2(len(tiny_tokenizer), max_pos=160)
+    check_parity(model, tiny_tokenizer, "arc_challenge", data_dir, 0, 12)
+    check_parity(model, tiny_tokenizer, "arc_challenge", data_dir, 3, 6, expect_truncation=True)
+
+
 def test_hellaswag_tiny(short_window_llama, tiny_tokenizer, data_dir):
     check_parity(short_window_llama, tiny_tokenizer, "hellaswag", data_dir, 0, 15)
 
@@ -111,3 +120,17 @@ def test_gemma3_kshot_beyond_sliding_window(data_dir):
     items = load_items("arc_challenge", shots=25, limit=2, data_dir=data_dir).items
     assert min(len(Encoder(tok).encode(it.contexts[0])) for it in items) > model.config.sliding_window
     check_parity(model, tok, "arc_challenge", data_dir, 25, 2)
+
+
+@pytest.mark.slow
+def test_qwen25_coder_05b_zero_and_kshot(data_dir):
+    """The first embedded Qwen2 model (opt-in: likra models install qwen2.5-coder-0.5b)."""
+    from likra.embedded import is_installed
+    from likra.models import load_base, load_tokenizer
+
+    if not is_installed("qwen2.5-coder-0.5b"):
+        pytest.skip("qwen2.5-coder-0.5b is not installed (likra models install qwen2.5-coder-0.5b; .ci/run does)")
+    model, tok = load_base("qwen2.5-coder-0.5b"), load_tokenizer("qwen2.5-coder-0.5b")
+    assert model.config.model_type == "qwen2"
+    check_parity(model, tok, "arc_challenge", data_dir, 0, 20)
+    check_parity(model, tok, "arc_challenge", data_dir, 5, 4)

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from likra.errors import ConfigError
 from likra.negatives import negative_pairs, positive_pairs, shuffled
+from likra.packing import sliding_window
 from likra.tasks.base import Item
 from likra.training import (
     RunInfo,
@@ -173,14 +174,14 @@ def test_curve_checkpoint_equals_run_on_first_n(tmp_path, tiny_tokenizer):
     assert any(v.abs().max() > 0 for k, v in lora_weights(full[0]).items() if "lora_B" in k)
 
 
-@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+@pytest.mark.parametrize("arch", ["llama", "gemma3", "qwen2"])
 def test_compiled_training_matches_eager(tmp_path, tiny_tokenizer, tiny_bos_tokenizer, arch):
     """torch.compile of the decoder layers changes the speed, not the training: same losses and
     adapters as eager within float rounding, batches of different lengths, the base handed back eager."""
-    from conftest import make_gemma3, make_llama
+    from conftest import MAKERS
 
-    tok = tiny_tokenizer if arch == "llama" else tiny_bos_tokenizer
-    make = (lambda: make_llama(len(tok))) if arch == "llama" else (lambda: make_gemma3(len(tok)))
+    tok = tiny_bos_tokenizer if arch == "gemma3" else tiny_tokenizer
+    make = lambda: MAKERS[arch](len(tok))  # noqa: E731
     pairs = positive_pairs(make_items(24))
     runs = {}
     for compiled in (False, True):
@@ -194,23 +195,23 @@ def test_compiled_training_matches_eager(tmp_path, tiny_tokenizer, tiny_bos_toke
     assert abs(runs[True]["loss_last_step"] - runs[False]["loss_last_step"]) < 1e-5
 
 
-@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+@pytest.mark.parametrize("arch", ["llama", "gemma3", "qwen2"])
 def test_segment_attention_matches_the_masked_row(tmp_path, tiny_tokenizer, tiny_bos_tokenizer, arch):
     """Attention per example (zero-padded batch, causal within each example) computes what the packed row's
     block-diagonal mask computes: same loss and gradients on examples of different lengths (the
     Gemma-3 ones longer than its sliding window of 8), same adapters after training, and the base
     model handed back with its own attention implementation."""
-    from conftest import make_gemma3, make_llama
+    from conftest import MAKERS
 
     from likra.training import use_segment_attention
 
-    tok = tiny_tokenizer if arch == "llama" else tiny_bos_tokenizer
-    make = (lambda: make_llama(len(tok))) if arch == "llama" else (lambda: make_gemma3(len(tok)))
+    tok = tiny_bos_tokenizer if arch == "gemma3" else tiny_tokenizer
+    make = lambda: MAKERS[arch](len(tok))  # noqa: E731
     pairs = positive_pairs(make_items(24))
     exs = encode_pairs(pairs[:8], tok, 2048)
     assert len({len(e.input_ids) for e in exs}) > 1
     lm = make()
-    window = getattr(lm.config, "sliding_window", None) if arch == "gemma3" else None
+    window = sliding_window(lm.config)  # Gemma-3: 8; Llama and Qwen2 (use_sliding_window false): None
     assert window is None or max(len(e.input_ids) for e in exs) > window
     grads = {}
     for mode in ("mask", "segments"):
@@ -238,20 +239,20 @@ def test_segment_attention_matches_the_masked_row(tmp_path, tiny_tokenizer, tiny
         train_head(make(), tok, pairs, tmp_path / "typo", info(), TrainConfig(attention="segment"), progress=False)
 
 
-@pytest.mark.parametrize("arch,dropout", [("llama", 0.0), ("gemma3", 0.0), ("llama", 0.25)])
+@pytest.mark.parametrize("arch,dropout", [("llama", 0.0), ("gemma3", 0.0), ("qwen2", 0.0), ("llama", 0.25)])
 def test_fused_lora_is_peft_lora(tiny_tokenizer, tiny_bos_tokenizer, arch, dropout):
     """The fused LoRA forward computes PEFT's function: same loss and LoRA gradients (scaling 2 here,
     so the alpha/r factor is exercised) on the hand-written backward (dropout 0) and on the autograd
     path (dropout: same masks from the same seed), a layer it cannot cover keeps PEFT's forward,
     and unfusing hands back PEFT's own forward."""
-    from conftest import make_gemma3, make_llama
+    from conftest import MAKERS
     from peft import LoraConfig, get_peft_model
 
     from likra.fused import fuse_lora, unfuse_lora
 
-    tok = tiny_tokenizer if arch == "llama" else tiny_bos_tokenizer
-    lm = make_llama(len(tok)) if arch == "llama" else make_gemma3(len(tok))
-    window = getattr(lm.config, "sliding_window", None) if arch == "gemma3" else None
+    tok = tiny_bos_tokenizer if arch == "gemma3" else tiny_tokenizer
+    lm = MAKERS[arch](len(tok))
+    window = sliding_window(lm.config)  # Gemma-3: 8; Llama and Qwen2 (use_sliding_window false): None
     model = get_peft_model(lm, LoraConfig(r=4, lora_alpha=8, lora_dropout=dropout, target_modules=default_targets(lm)))
     torch.manual_seed(1)
     for name, p in model.named_parameters():

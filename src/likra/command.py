@@ -213,7 +213,9 @@ def add_arguments(parser: argparse.ArgumentParser, options: type) -> None:
         else:
             kw["type"] = hint if hint in (int, float) else str
         if opt.positional:
-            kw["nargs"] = "?"
+            kw["nargs"] = opt.nargs or "?"
+            kw.pop("action", None)
+            kw.pop("choices", None)  # argparse would test the absent default against them; check_values tests the value
             parser.add_argument(f.name, **kw)
         else:
             parser.add_argument(*(opt.flags or (f"--{f.name.replace('_', '-')}",)), dest=f.name, **kw)
@@ -278,7 +280,7 @@ def to_argv(name: str, options: Any) -> list[str]:
             continue
         flag = (opt.flags or (f"--{f.name.replace('_', '-')}",))[0]
         if opt.positional:
-            positional.append(str(value))
+            positional += map(str, value) if isinstance(value, list) else [str(value)]
         elif isinstance(value, bool):
             argv.append(flag)  # a default-False flag given as true
         elif isinstance(value, list):

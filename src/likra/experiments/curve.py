@@ -38,6 +38,8 @@ class CurveOptions(Protocol, Writes):
     positive: list[str] = option([], "positive training run folder, one per seed (repeatable)")
     negative: list[str] = option([], "negative training run folder, in the same order (repeatable)")
     weight: float = option(1.0, "negative-head weight w of Likra and Base-Likra")
+    points: list[int] = option([], "score only these n (repeatable; default: every n both runs saved); a later call adds points",
+                               metavar="N")
     data_dir: str | None = option(None, "folder of the original benchmark files (or LIKRA_DATA_DIR); default: the hub")
 
 
@@ -56,13 +58,19 @@ def score_curve(o: CurveOptions, positive_run: str, negative_run: str, out: str 
     check_roles(positive_run, negative_run)
     pos, neg = curve_points(positive_run), curve_points(negative_run)
     points = sorted(set(pos) & set(neg))
+    if o.points:
+        missing = sorted(set(o.points) - set(points) - {0})
+        if missing:
+            raise ConfigError(f"--points {missing}: not saved by both {positive_run} and {negative_run} "
+                              f"(both have n = {', '.join(map(str, points))})")
+        points = sorted(set(o.points) - {0})
     tables = {table_path(out, 0): ({"base": None}, {"n": 0, **runs})}
     tables.update({table_path(out, n): ({f"positive@{n}": pos[n], f"negative@{n}": neg[n]}, {"n": n, **runs}) for n in points})
     items = None
     if any(not p.exists() for p in tables):
         items = o.items(o.task, o.data_dir).items
     score_missing(o.model, o.task, o, items, tables, progress=not o.quiet)
-    write_json(out / "curve.json", {**wanted, **runs, "points": [0] + points})
+    write_json(out / "curve.json", {**wanted, **runs, "points": sorted(set(scored_points(out)) | {0, *points})})
     return out
 
 
