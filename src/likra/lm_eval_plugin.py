@@ -23,8 +23,8 @@ from __future__ import annotations
 from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
-from .errors import ConfigError
-from .models import BASE_HEAD, attach_adapters, load_base, load_tokenizer
+from .errors import ConfigError, LikraError
+from .models import BASE_HEAD, attach_adapters, check_adapter_folder, load_base, load_tokenizer
 from .rules import RULES
 from .scoring.engine import Scorer
 from .tasks.base import Item
@@ -32,8 +32,19 @@ from .tasks.base import Item
 LIKRA = RULES["likra"]
 LM_EVAL_ARGS = frozenset({"batch_size", "max_batch_size", "device"})  # lm-eval passes these to every model
 
-NOT_SUPPORTED = ("{kind} is not supported by a likelihood-ratio model: likra scores given continuations of a "
-                 "context (loglikelihood requests, as multiple-choice tasks make); use another backend for this task")
+NOT_SUPPORTED = ("{task}{kind} is not supported by a likelihood-ratio model: likra scores the log-likelihoods of "
+                 "given answer options only (lm-eval tasks with output_type multiple_choice, e.g. arc_challenge, "
+                 "arc_easy, hellaswag, mmlu, truthfulqa_mc1, winogrande); run this task with another backend "
+                 "(--model hf)")
+
+
+class NotSupported(LikraError, NotImplementedError):
+    """An lm-eval request type a likelihood ratio cannot answer (generation, perplexity)."""
+
+
+def _refuse(kind: str, requests) -> NotSupported:
+    names = sorted({getattr(r, "task_name", None) for r in requests or []} - {None})
+    return NotSupported(NOT_SUPPORTED.format(task=f"task {', '.join(names)}: " if names else "", kind=kind))
 
 
 @register_model("likra")
@@ -55,6 +66,8 @@ class LikraLM(LM):
             adapters["positive"] = positive
         if negative and negative != "none":
             adapters["negative"] = negative
+        for key, path in adapters.items():  # before the base model loads
+            check_adapter_folder(path, f"--model_args {key}={path}")
         base = load_base(pretrained, torch_dtype(dtype))
         model = attach_adapters(base, adapters) if adapters else base
         self.scorer = Scorer(model, load_tokenizer(pretrained), batch_tokens=int(batch_tokens))
@@ -86,22 +99,28 @@ class LikraLM(LM):
         return out
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False):
-        raise NotImplementedError(NOT_SUPPORTED.format(kind="rolling loglikelihood (perplexity)"))
+        raise _refuse("rolling log-likelihood (loglikelihood_rolling, perplexity)", requests)
 
     def generate_until(self, requests, disable_tqdm: bool = False):
-        raise NotImplementedError(NOT_SUPPORTED.format(kind="generation (generate_until)"))
+        raise _refuse("generation (generate_until)", requests)
 
 
 def main(argv: list[str] | None = None) -> None:
     """lm-eval's command line with the ``likra`` model type registered (lm-eval 0.4 discovers model
-    types only from its own package, so ``lm_eval --model likra`` needs this entry point)."""
+    types only from its own package, so ``lm_eval --model likra`` needs this entry point). likra's own
+    errors (a bad model argument, a request type it cannot score) end it in one line with exit code 2,
+    as every likra command does; lm-eval's own failures keep their traceback."""
     import sys
 
     from lm_eval.__main__ import cli_evaluate
 
     if argv is not None:
         sys.argv = ["lm_eval", *argv]
-    cli_evaluate()
+    try:
+        cli_evaluate()
+    except LikraError as err:
+        print(f"likra lm-eval: error: {err}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

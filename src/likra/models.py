@@ -90,7 +90,8 @@ def weights_fingerprint(model: torch.nn.Module, n_values: int = 4096) -> str:
 
 
 def parse_heads(specs: list[str] | None) -> dict[str, str]:
-    """``["pos=runs/a", "neg=runs/b"]`` -> ``{"pos": "runs/a", ...}``; the base head always first."""
+    """``["pos=runs/a", "neg=runs/b"]`` -> ``{"pos": "runs/a", ...}``; the base head always first.
+    Each adapter folder is checked here, before any model loads."""
     heads: dict[str, str] = {BASE_HEAD: ""}
     for spec in specs or []:
         if "=" not in spec:
@@ -99,36 +100,120 @@ def parse_heads(specs: list[str] | None) -> dict[str, str]:
         name = name.strip()
         if not name or name in heads:
             raise ConfigError(f"--head name '{name}' is empty or used twice")
-        if not (Path(path) / "adapter_config.json").exists():
-            raise AdapterRefused(f"--head {name}: '{path}' is not a PEFT adapter folder (no adapter_config.json)")
+        check_adapter_folder(path, f"--head {name}")
         heads[name] = path
     return heads
 
 
+PICKLED_WEIGHTS = ("adapter_model.bin", "adapter_model.pt", "adapter_model.pth", "pytorch_model.bin")
+CONVERT_HINT = ("convert it once where you trust the file: PeftModel.from_pretrained(base, FOLDER)"
+                ".save_pretrained(NEW_FOLDER, safe_serialization=True)")
+
+
+def check_adapter_folder(path: str | os.PathLike, who: str) -> dict:
+    """Refuse, in one line naming the file, an adapter folder PEFT would fail on with a traceback
+    (or load by unpickling): no config, a broken config, no weights, pickled weights only, or a
+    truncated safetensors file. Returns the adapter config. Only the header is read, so this is
+    cheap enough to run before any model loads."""
+    from safetensors import SafetensorError, safe_open
+
+    folder = Path(path)
+    if not folder.is_dir():
+        raise AdapterRefused(f"{who}: '{path}' is not a PEFT adapter folder (no such folder)")
+    config = folder / "adapter_config.json"
+    if not config.exists():
+        raise AdapterRefused(f"{who}: '{path}' is not a PEFT adapter folder (no adapter_config.json)")
+    try:
+        cfg = json.loads(config.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise AdapterRefused(f"{who}: {config} is not valid JSON ({err}); restore it from the run that made "
+                             f"the adapter, or train it again") from None
+    if not isinstance(cfg, dict) or not cfg.get("peft_type"):
+        raise AdapterRefused(f"{who}: {config} is not a PEFT adapter config (no 'peft_type'); "
+                             f"give the folder that PEFT's save_pretrained wrote")
+    weights = folder / "adapter_model.safetensors"
+    if not weights.exists():
+        pickled = [p.name for p in map(folder.joinpath, PICKLED_WEIGHTS) if p.exists()]
+        if pickled:
+            raise AdapterRefused(f"{who}: {folder / pickled[0]} holds pickled weights, which likra does not load "
+                                 f"(unpickling can run code); likra loads adapter_model.safetensors only: {CONVERT_HINT}")
+        raise AdapterRefused(f"{who}: {folder} holds no adapter weights (adapter_model.safetensors); "
+                             f"the run that made it did not finish: train it again or give a finished n-XXXXXX folder")
+    try:
+        with safe_open(str(weights), "pt") as f:
+            f.keys()
+    except (SafetensorError, OSError) as err:
+        raise AdapterRefused(f"{who}: {weights} is damaged ({err}); it was cut short (a full disk or a killed copy): "
+                             f"copy it again or train the adapter again") from None
+    return cfg
+
+
 def attach_adapters(base: torch.nn.Module, adapters: dict[str, str]) -> Any:
-    """Load every adapter onto one base; returns a PeftModel (or the base when there are none)."""
+    """Load every adapter onto one base; returns a PeftModel (or the base when there are none).
+    An adapter that does not fit this base (another architecture or size) is refused, naming the
+    head and the base it was made for, instead of PEFT's size-mismatch traceback."""
     adapters = {k: v for k, v in adapters.items() if k != BASE_HEAD}
     if not adapters:
         return base
     from peft import PeftModel
 
+    configs = {name: check_adapter_folder(path, f"head '{name}'") for name, path in adapters.items()}
     _check_adapter_bases(base, adapters)
-    items = list(adapters.items())
-    model = PeftModel.from_pretrained(base, items[0][1], adapter_name=items[0][0])
-    for name, path in items[1:]:
-        model.load_adapter(path, adapter_name=name)
+    model = base
+    for name, path in adapters.items():
+        try:
+            if model is base:
+                model = PeftModel.from_pretrained(base, path, adapter_name=name)
+            else:
+                model.load_adapter(path, adapter_name=name)
+        except (RuntimeError, ValueError, KeyError) as err:
+            if not _wrong_shape(err):
+                raise
+            made_for = configs[name].get("base_model_name_or_path") or "the base it was trained on"
+            this = getattr(getattr(base, "config", None), "_name_or_path", "") or type(base).__name__
+            raise AdapterRefused(f"head '{name}' ({path}) does not fit this base model ({this}): it was made for "
+                                 f"{made_for} ({_first_mismatch(err)}); load it with that base") from None
     model.eval()
     return model
 
 
+def _first_mismatch(err: Exception) -> str:
+    """The first parameter PEFT could not load, in a few words (its message lists every one)."""
+    import re
+
+    size = r"torch\.Size\((\[[^\]]*\])\)"
+    m = re.search(rf"size mismatch for (\S+): copying a param with shape {size} from checkpoint, "
+                  rf"the shape in current model is {size}", str(err))
+    if m:
+        return f"{m[1]}: {m[2]} in the adapter, {m[3]} here"
+    return str(err).strip().splitlines()[0][:200]
+
+
+def _wrong_shape(err: Exception) -> bool:
+    """PEFT's ways of saying an adapter belongs to another architecture."""
+    text = str(err)
+    return any(s in text for s in ("size mismatch", "Target modules", "not found in the base model",
+                                   "Error(s) in loading state_dict"))
+
+
 def _check_adapter_bases(base: torch.nn.Module, adapters: dict[str, str]) -> None:
+    """Refuse an adapter whose likra.json names another base (weights fingerprint). A likra.json
+    without a fingerprint cannot be checked: say so on stderr rather than pass silently."""
+    import sys
+
     fingerprint = None
     for name, path in adapters.items():
         meta = Path(path) / "likra.json"
         if not meta.exists():
             continue  # a plain PEFT adapter made elsewhere: nothing to check against
-        expected = json.loads(meta.read_text()).get("base_fingerprint")
+        try:
+            expected = json.loads(meta.read_text(encoding="utf-8")).get("base_fingerprint")
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as err:
+            raise AdapterRefused(f"head '{name}': {meta} is not a valid likra.json ({err}); restore it, "
+                                 f"or remove it to load the folder as a plain PEFT adapter") from None
         if expected is None:
+            print(f"likra: warning: head '{name}': {meta} has no base_fingerprint, so the base model it was "
+                  f"trained on could not be checked", file=sys.stderr)
             continue
         fingerprint = fingerprint or weights_fingerprint(base)
         if expected != fingerprint:

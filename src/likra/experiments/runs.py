@@ -115,8 +115,8 @@ class Protocol:
 
         got = load_items(task, self.split, self.shots, self.limit, data_dir, self.skip_invalid, self.template)
         if got.n_skipped:
-            print(f"skipped {got.n_skipped} invalid rows (--skip-invalid):\n  " + "\n  ".join(map(str, got.sources)),
-                  file=sys.stderr)
+            print(got.skip_summary, file=sys.stderr)
+        self.skipped_rows = got.sources  # kept in every table scored from these items (score_missing)
         if not got.items:
             raise ConfigError(f"task '{task}' gave no items to score")
         return got
@@ -156,6 +156,8 @@ def score_missing(model: str, task: str, protocol: Protocol, items: list,
     base = load_base(model, torch_dtype(protocol.dtype))
     tokenizer = load_tokenizer(model)
     meta = {"model": model, "task": task, **protocol.protocol()}
+    if getattr(protocol, "skipped_rows", None):
+        meta["skipped_rows"] = list(protocol.skipped_rows)
     order = sorted(todo, key=lambda p: any(a is not None for a in todo[p][0].values()))
     scorer, attached = Scorer(base, tokenizer, batch_tokens=protocol.batch_tokens), False
     for path in order:

@@ -21,9 +21,9 @@ class DataError(LikraError, ValueError):
 
     def __init__(self, source: str, line: int | None, field_name: str, problem: str):
         where = f"{source}, line {line}" if line is not None else source
-        super().__init__(
-            f"{where}, field '{field_name}': {problem}. Fix the row, or pass --skip-invalid to skip bad rows."
-        )
+        # without the advice: what a --skip-invalid run reports and records (it passed the flag already)
+        self.where_what = f"{where}, field '{field_name}': {problem}"
+        super().__init__(f"{self.where_what}. Fix the row, or pass --skip-invalid to skip bad rows.")
         self.source, self.line, self.field, self.problem = source, line, field_name, problem
 
 

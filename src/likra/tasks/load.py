@@ -6,6 +6,7 @@ is asked through ``datasets``. When neither can serve, the error lists the files
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -26,13 +27,44 @@ class DataUnavailable(LikraError, RuntimeError):
 
 @dataclass
 class LoadReport:
-    """What loading skipped, so that a --skip-invalid run says how much it dropped and why."""
+    """What loading skipped, so that a --skip-invalid run says how much it dropped and why.
+    ``skipped`` holds one line per row, naming its file, line and field (as results.json keeps them)."""
 
-    skipped: list[str] = field(default_factory=list)
+    errors: list[DataError] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> list[str]:
+        return [e.where_what for e in self.errors]
 
     @property
     def n_skipped(self) -> int:
-        return len(self.skipped)
+        return len(self.errors)
+
+    def summary(self, examples: int = 3) -> str:
+        """Every reason with its count and the first few file:line examples, most frequent first:
+        the first reason alone would hide the others."""
+        return skip_summary(self.errors, examples)
+
+
+def skip_summary(errors: list[DataError], examples: int = 3) -> str:
+    if not errors:
+        return ""
+    by_reason: dict[tuple[str, str], list[DataError]] = {}
+    for e in errors:
+        by_reason.setdefault((e.field, _reason(e.problem)), []).append(e)
+    lines = [f"skipped {len(errors)} invalid row{'s' * (len(errors) != 1)} (--skip-invalid), "
+             f"for {len(by_reason)} reason{'s' * (len(by_reason) != 1)}:"]
+    for (fld, _), errs in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
+        where = ", ".join(f"{e.source}:{e.line}" if e.line is not None else e.source for e in errs[:examples])
+        more = f" and {len(errs) - examples} more" if len(errs) > examples else ""
+        lines.append(f"  {len(errs)} x field '{fld}': {errs[0].problem} (at {where}{more})")
+    return "\n".join(lines)
+
+
+def _reason(problem: str) -> str:
+    """A problem without its row's own values (quoted text, numbers, lists), so that rows failing for
+    the same reason count together."""
+    return re.sub(r"'[^']*'|\[[^\]]*\]|\([^)]*\)|-?\d+", "_", problem)
 
 
 def data_dir_from_env(data_dir: str | os.PathLike | None) -> Path | None:
@@ -49,9 +81,29 @@ def resolve_spec(task: str, template: str | None = None) -> TaskSpec:
                    f"truthfulqa_mc1, winogrande, jsonl:PATH")
 
 
+class EmptyData(DataUnavailable):
+    """A data file with no rows at all: nothing to skip, nothing to score."""
+
+
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
+
+
+def _file_bytes(path: Path) -> bytes:
+    """The file's bytes without a UTF-8 byte-order mark (spreadsheet programs write one; it carries no
+    text). Refuses an empty file and a UTF-16/32 one, naming it, since no row of either can be read."""
+    data = path.read_bytes()
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    elif data.startswith(UTF16_BOMS):
+        raise DataUnavailable(f"{path} is UTF-16 or UTF-32 text (its byte-order mark says so); save it as UTF-8")
+    if not data.strip():
+        raise EmptyData(f"{path} is empty (no rows to read); put the task's rows in it, or give the right file")
+    return data
+
+
 def _raw_rows_local(path: Path, spec: TaskSpec) -> list[tuple[int, dict | Exception]]:
     """(line number, row or the decoding error) for every row of an original file."""
-    data = path.read_bytes()
+    data = _file_bytes(path)
     rows: list[tuple[int, dict | Exception]] = []
     if path.suffix == ".csv":  # MMLU: headerless question, A, B, C, D, answer
         # Bad bytes become lone surrogates, so that only the rows holding them are bad.
@@ -79,6 +131,8 @@ def _raw_rows_local(path: Path, spec: TaskSpec) -> list[tuple[int, dict | Except
             return [(err.lineno, DataError(str(path), err.lineno, "(json)", f"cannot be parsed: {err.msg}"))]
         if not isinstance(items, list):
             return [(None, DataError(str(path), None, "(json)", "expected a JSON list of questions"))]
+        if not items:
+            raise EmptyData(f"{path} holds an empty list (no questions to read); give the right file")
         return [(ln, dict(r, _index=i) if isinstance(r, dict) else r) for i, (ln, r) in enumerate(_json_list_lines(text))]
     for i, raw in enumerate(data.split(b"\n")):
         if not raw.strip():
@@ -187,7 +241,7 @@ def load_docs(
         except DataError as err:
             if not skip_invalid:
                 raise
-            report.skipped.append(str(err))
+            report.errors.append(err)
             continue
         seen[doc.id] = line
         docs.append(doc)
@@ -203,7 +257,8 @@ class TaskItems:
     shots: int
     items: list[Item]
     n_skipped: int = 0
-    sources: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)  # one line per skipped row: file, line, field, problem
+    skip_summary: str = ""  # the reasons with counts and examples, for the user
 
 
 def load_items(
@@ -236,19 +291,23 @@ def load_items(
             pool = all_docs if spec.fewshot_split == sp else load_docs(spec, spec.fewshot_split, data_dir, skip_invalid, report)
         items.extend(build_items(docs, spec, shots, pool, fewshot_seed))
     return TaskItems(task=task, split=chosen_split or "", shots=shots, items=items, n_skipped=report.n_skipped,
-                     sources=report.skipped)
+                     sources=report.skipped, skip_summary=report.summary())
 
 
 def load_pool(
     pool: str,
     data_dir: str | os.PathLike | None = None,
     skip_invalid: bool = False,
+    report: LoadReport | None = None,
 ) -> list[tuple[str, Doc]]:
     """A training pool: (task name, doc) for every question of its parts, minus excluded ones.
 
     A question that also appears in an excluded part (same id or same question text and options)
-    is dropped, so no test question leaks into training.
+    is dropped, so no test question leaks into training. Skipped rows go to ``report``; without one,
+    their summary is printed on stderr (a training run must say what it dropped too).
     """
+    own = report is None
+    report = LoadReport() if own else report
     if pool in POOLS:
         parts, excluded = POOLS[pool]["include"], POOLS[pool]["exclude"]
     else:  # "task:split+task:split-task:split" or a bare task (its non-eval splits)
@@ -256,17 +315,21 @@ def load_pool(
     banned_ids: set[str] = set()
     banned_text: set[tuple] = set()
     for name, sp in excluded:
-        for d in load_docs(resolve_spec(name), sp, data_dir, skip_invalid):
+        for d in load_docs(resolve_spec(name), sp, data_dir, skip_invalid, report):
             banned_ids.add(d.id)
             banned_text.add((d.text, d.choices))
     out: list[tuple[str, Doc]] = []
     for name, sp in parts:
         if (name, sp) in excluded:
             continue
-        for d in load_docs(resolve_spec(name), sp, data_dir, skip_invalid):
+        for d in load_docs(resolve_spec(name), sp, data_dir, skip_invalid, report):
             if d.id in banned_ids or (d.text, d.choices) in banned_text:
                 continue
             out.append((name, d))
+    if own and report.n_skipped:
+        import sys
+
+        print(report.summary(), file=sys.stderr)
     return out
 
 

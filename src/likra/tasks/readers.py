@@ -150,6 +150,9 @@ def read_winogrande(row: dict, spec: TaskSpec, source: str, line: int | None) ->
     if answer not in ("1", "2"):
         raise DataError(source, line, "answer", f"'{answer}' is not 1 or 2 (unlabelled test rows cannot be scored)")
     idx = sentence.index("_")
+    if not sentence[idx + 1 :].strip():
+        # the text after the blank is what is scored: with none, every option scores -inf and ties
+        raise DataError(source, line, "sentence", "the blank '_' ends the sentence, so no text follows it to score")
     options = (_get(row, "option1", source, line), _get(row, "option2", source, line))
     doc = Doc(
         id=str(row.get("qID") or row.get("_index", line)),
