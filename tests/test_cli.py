@@ -128,10 +128,10 @@ def test_sweep_and_mass(tmp_path, tiny_model_dir, quiz, capsys):
 
     changes = json.loads((out / "mass.json").read_text())
     assert set(changes) == {"positive", "negative"} and set(changes["positive"]) == set(MASS_CATEGORIES)
-    assert [n for n, _ in changes["negative"]["correct"]] == [0, 16]
+    assert [p[0] for p in changes["negative"]["correct"]] == [0, 16]
 
 
-def test_reproduce_small_preset_writes_report(tmp_path, tiny_model_dir, quiz):
+def test_reproduce_small_preset_writes_report(tmp_path, tiny_model_dir, quiz, capsys):
     import yaml
 
     preset = tmp_path / "tiny.yaml"
@@ -141,6 +141,8 @@ def test_reproduce_small_preset_writes_report(tmp_path, tiny_model_dir, quiz):
         "weights": "0:1:0.5", "train": {"lr": 0.01}}))
     out = tmp_path / "rep"
     assert main(["reproduce", "--preset", str(preset), "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out  # it ends with what a person came for, not only the report's path
+    assert "run0: Likra - SFT at n=16" in printed and "base-likra" in printed and printed.rstrip().endswith("report.md")
     md = (out / "report.md").read_text()
     assert "## Learning curve" in md and "## Weight sweep" in md and "## Likelihood mass" in md
     assert "likra train --model" in md
@@ -165,6 +167,22 @@ def test_reproduce_small_preset_writes_report(tmp_path, tiny_model_dir, quiz):
         a, b = ScoreTable.load(p), ScoreTable.load(again / p.relative_to(out))
         assert a.columns == b.columns
     assert json.loads((again / "curve" / "sweep-likra.json").read_text()) == json.loads((out / "curve" / "sweep-likra.json").read_text())
+    # what a reader sees: the page in a real browser, with a hand-written findings.md in markdown
+    (out / "findings.md").write_text("# Findings\n\n- **Likra** beats `SFT` here\n- a second point\n\n"
+                                     "| a | b |\n|---|---|\n| 1 | 2 |\n\nA paragraph with *emphasis*.\n")
+    assert main(["report", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert str(tmp_path) not in md and str(tmp_path) not in (out / "report.html").read_text()  # no machine folders
+    from browser import INSTALL, browser, inspect_page
+
+    if browser() is None:
+        pytest.skip(f"chromium-headless-shell is not installed ({INSTALL}); .ci/run installs it")
+    for width in (1280, 800):  # a laptop and a narrow window
+        page = inspect_page(out / "report.html", width, 900)
+        assert page["stars"] == page["backticks"] == page["headings_hash"] == page["stray_li"] == 0, page["text"][:2000]
+        assert len(page["images"]) == 4 and all(i["loaded"] and i["right"] <= width for i in page["images"])
+        assert page["wide"] == [] and page["scroll_width"] <= width, page["wide"]
+        assert "Likra beats SFT here" in page["text"]
 
 
 def test_negative_types_table1_config_and_report(tmp_path, tiny_model_dir, quiz, capsys):

@@ -8,7 +8,10 @@ import base64
 import html
 import json
 import os
+import re
 from pathlib import Path
+
+from .io import atomic_write
 
 
 def _curve_table(curves: dict) -> list[str]:
@@ -37,19 +40,43 @@ def _comparison_lines(runs: list[Path]) -> list[str]:
     return md
 
 
-def _meta_line(folder: Path) -> str:
-    """What a scored folder holds, from its base table's metadata."""
+def _meta(folder: Path) -> dict:
+    """The metadata of a scored folder's base table ({} when it has none)."""
     from .scoring.table import ScoreTable
 
     for cand in sorted(folder.glob("run*/tables/n-000000.parquet")) + sorted(folder.glob("tables/n-000000.parquet")):
-        m = ScoreTable.load(cand).meta
-        limit = m.get("limit")
-        return (f"Model **{m.get('model')}**, evaluation `{m.get('task')}` ({m.get('shots') or 0}-shot, "
-                f"{'first ' + str(limit) if limit else 'all'} questions), scored in {m.get('dtype', 'fp32')}.")
-    return ""
+        return ScoreTable.load(cand).meta
+    return {}
 
 
-def _command_lines(folder: Path) -> list[str]:
+def _meta_line(folder: Path) -> str:
+    """What a scored folder holds, from its base table's metadata."""
+    m = _meta(folder)
+    if not m:
+        return ""
+    limit = m.get("limit")
+    return (f"Model **{m.get('model')}**, evaluation `{m.get('task')}` ({m.get('shots') or 0}-shot, "
+            f"{'first ' + str(limit) if limit else 'all'} questions), scored in {m.get('dtype', 'fp32')}.")
+
+
+def portable(text: str, run_dir: Path) -> str:
+    """``text`` with absolute paths made relative: to the repository holding ``run_dir`` where they lie
+    inside it, else to their last two parts. A committed report names no machine's folders."""
+    root = next((p for p in [run_dir.resolve(), *run_dir.resolve().parents] if (p / ".git").exists()), run_dir.resolve())
+
+    def rel(m: re.Match) -> str:
+        path = Path(m.group(0))
+        if not Path("/", path.parts[1]).exists():  # not a folder of this machine (e.g. a URL path such as /v1/score)
+            return m.group(0)
+        try:
+            return str(path.relative_to(root))
+        except ValueError:
+            return str(Path("...", *path.parts[-2:]))
+
+    return re.sub(r"(?<![\w.~/])/(?:[\w.+-]+/)*[\w.+-]+", rel, text)
+
+
+def _command_lines(folder: Path, run_dir: Path) -> list[str]:
     path = folder / "likra-command.json"
     if not path.exists():
         return []
@@ -57,46 +84,60 @@ def _command_lines(folder: Path) -> list[str]:
     return [f"Made with `{rec['command']}` ({rec.get('seconds', 0):.0f} s).", ""]
 
 
-def _curve_section(folder: Path, run_dir: Path, figures: list) -> list[str]:
-    from .experiments.curve import curve_accuracies
+def _figure(title: str, png: Path, run_dir: Path) -> list[str]:
+    return [f"![{title}]({png.relative_to(run_dir).as_posix()})", ""] if png.exists() else []
+
+
+def _curve_section(folder: Path, run_dir: Path) -> list[str]:
+    from .experiments import figures
+    from .experiments.curve import curve_accuracies, plot_curve
+    from .experiments.sweep import plot_sweep
 
     curves = json.loads((folder / "curve_accuracies.json").read_text())
     runs = sorted(p.parent for p in folder.glob("run*/tables") if (p / "n-000000.parquet").exists())
     if runs:  # read off the tables themselves, not a copy of the numbers
         curves = {r.name: curve_accuracies(r) for r in runs}
     rel = folder.relative_to(run_dir) if folder != run_dir else Path(".")
+    meta = _meta(folder)
+    if runs:  # every figure is redrawn from the tables, in today's style
+        plot_curve(curves, folder / "curve.png", f"{meta.get('model')} on {meta.get('task')} ({meta.get('shots') or 0}-shot)",
+                   figures.paper_caption(meta.get("task", ""), meta.get("shots") or 0))
     md = [f"## Learning curve: `{rel}`", "", _meta_line(folder), "",
           "SFT is the positive head alone, Likra is `L+ - w L-` and Base-Likra `L_base - w L-` (w = 1), "
           "per character (acc_norm). "
           + (f"{len(curves)} runs (seeds): mean ± sample sd over them." if len(curves) > 1 else "One run: accuracy ± binomial standard error."),
-          ""] + _curve_table(curves) + [""]
+          ""] + _curve_table(curves) + [""] + _figure(f"Learning curve ({rel})", folder / "curve.png", run_dir)
     if runs:
         md += ["Paired differences on the same questions, per run, at the last n: 95% bootstrap interval (10000 resamples "
                "of questions), exact McNemar p Holm-corrected over all comparisons of the run (4 per n). Step test: the "
                "largest gain between consecutive points, Holm over the consecutive gains, and its share of the whole rise "
                "(step-like when the gain is significant and the share's interval lies above one half).", ""] + _comparison_lines(runs) + [""]
-    md += _command_lines(folder)
-    if (folder / "curve.png").exists():
-        figures.append((f"Learning curve ({rel})", folder / "curve.png"))
+    md += _command_lines(folder, run_dir)
     sweep_json = folder / "sweep-likra.json"
     if sweep_json.exists():
         md += [f"### Weight sweep (Likra), `{rel}`", ""]
-        for run, per_n in json.loads(sweep_json.read_text()).items():
+        sweeps = json.loads(sweep_json.read_text())
+        for run, per_n in sweeps.items():
+            plot_sweep({int(n): pts for n, pts in per_n.items()}, folder / f"sweep-likra-{run}.png", f"likra: accuracy vs w ({run})")
+        for run, per_n in sweeps.items():
             for n, pts in per_n.items():
                 best = max(pts, key=lambda p: p[1])
                 at1 = next((a for w, a, _ in pts if abs(w - 1.0) < 1e-9), float("nan"))
                 md.append(f"- {run}, n={n}: best w = {best[0]:g} ({best[1]:.4f}); at w = 1: {at1:.4f}; at w = 0 (SFT): {pts[0][1]:.4f}")
         md.append("")
         for png in sorted(folder.glob("sweep-*.png")):
-            figures.append((f"Weight sweep ({rel}, {png.stem})", png))
+            md += _figure(f"Weight sweep ({rel}, {png.stem})", png, run_dir)
     return md
 
 
-def _negtypes_section(folder: Path, run_dir: Path, figures: list) -> list[str]:
+def _negtypes_section(folder: Path, run_dir: Path) -> list[str]:
+    from .experiments.negtypes import plot_negative_types
+
     acc = json.loads((folder / "negtypes.json").read_text())
     rel = folder.relative_to(run_dir)
     ns = [n for n, _, _ in acc["sft"]["positive"]]
     kind = "Baselines beside Likra" if acc.get("alone") and len(acc.get("likra", {})) <= 1 else "Negative types"
+    plot_negative_types(acc, folder / "negative-types.png", f"{kind} ({rel})")
     md = [f"## {kind}: `{rel}`", "",
           "Likra with the same positive head and negative heads trained on different kinds of negatives; "
           "Base-Likra uses the base model in place of the positive head; \"alone\" rows are baseline adapters "
@@ -107,13 +148,11 @@ def _negtypes_section(folder: Path, run_dir: Path, figures: list) -> list[str]:
     for name, pts in rows:
         by_n = {n: a for n, a, _ in pts}
         md.append(f"| {name} | " + " | ".join(f"{by_n[n]:.4f}" if n in by_n else "-" for n in ns) + " |")
-    md += [""] + _command_lines(folder)
-    if (folder / "negative-types.png").exists():
-        figures.append((f"{kind} ({rel})", folder / "negative-types.png"))
+    md += [""] + _figure(f"{kind} ({rel})", folder / "negative-types.png", run_dir) + _command_lines(folder, run_dir)
     return md
 
 
-def _mass_section(folder: Path, run_dir: Path, figures: list) -> list[str]:
+def _mass_section(folder: Path, run_dir: Path) -> list[str]:
     from .experiments.mass import mass_changes, plot_mass
 
     changes = mass_changes(folder) if (folder / "tables" / "n-000000.parquet").exists() else json.loads((folder / "mass.json").read_text())
@@ -122,14 +161,14 @@ def _mass_section(folder: Path, run_dir: Path, figures: list) -> list[str]:
           "on test questions paired with their correct answer, the most likely incorrect option, another "
           "question's answer (irrelevant) and another benchmark's answer (unrelated).", ""]
     for head, cats in changes.items():
-        ns = [n for n, _ in next(iter(cats.values()))]
+        ns = [p[0] for p in next(iter(cats.values()))]
         md += [f"**{head} head**", "", "| category | " + " | ".join(f"n={n}" for n in ns) + " |",
                "|---" * (len(ns) + 1) + "|"]
-        md += [f"| {c} | " + " | ".join(f"{v:+.3f}" for _, v in pts) + " |" for c, pts in cats.items()]
+        md += [f"| {c} | " + " | ".join(f"{p[1]:+.3f}" + (f" ± {p[2]:.3f}" if len(p) > 2 and p[0] else "") for p in pts) + " |"
+               for c, pts in cats.items()]
         md.append("")
-    md += _command_lines(folder)
-    figures.append((f"Likelihood mass ({rel})", plot_mass(changes, folder / "mass.png", f"Likelihood mass ({rel})")))
-    return md
+    plot_mass(changes, folder / "mass.png", f"Likelihood mass ({rel})")
+    return md + _figure(f"Likelihood mass ({rel})", folder / "mass.png", run_dir) + _command_lines(folder, run_dir)
 
 
 def _table1_section(folder: Path, run_dir: Path) -> list[str]:
@@ -145,7 +184,7 @@ def _table1_section(folder: Path, run_dir: Path) -> list[str]:
             "resamples of questions) and the exact McNemar p-value, Holm-corrected over the table's rows. AUROC: each rule's score as a "
             "detector of wrong options (option level; 0.5 is chance). Calibration: softmax of the Likra scores over the "
             "options, temperature T fitted on the even-numbered items, gold NLL on the odd-numbered ones.", "",
-            *table1_markdown(data["rows"], data.get("paper")).splitlines(), ""] + _command_lines(folder)
+            *table1_markdown(data["rows"], data.get("paper")).splitlines(), ""] + _command_lines(folder, run_dir)
 
 
 def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
@@ -154,75 +193,61 @@ def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
     run_dir = Path(run_dir)
     info = json.loads((run_dir / "reproduce.json").read_text()) if (run_dir / "reproduce.json").exists() else {}
     md: list[str] = [f"# Likra report: {run_dir.resolve().name}", ""]
-    figures: list[tuple[str, Path]] = []
     if info:
         md += [f"Model **{info.get('model')}**, training pool `{info.get('pool')}`, negatives `{info.get('negatives')}`, "
                f"evaluation `{info.get('eval_task')}` (first {info.get('eval_limit') or 'all'} questions), "
                f"seeds {info.get('seeds')}.", ""]
     findings = run_dir / "findings.md"  # a hand-written reading of the numbers below, if the folder has one
     if findings.exists():
-        for line in findings.read_text().splitlines():
-            if line.startswith("# "):
-                continue
-            if md and md[-1] and line.strip() and not line.lstrip().startswith(("-", "|", "#")) and not md[-1].startswith(("|", "#")):
-                md[-1] += " " + line.strip()  # one paragraph or list item per line, for the HTML page
-            else:
-                md.append(line)
-        md.append("")
+        md += [line for line in findings.read_text().splitlines() if not line.startswith("# ")] + [""]
     for path in sorted(run_dir.rglob("table1.json")):
         md += _table1_section(path.parent, run_dir)
     for path in sorted(run_dir.rglob("curve_accuracies.json")):
-        md += _curve_section(path.parent, run_dir, figures)
+        md += _curve_section(path.parent, run_dir)
     for path in sorted(run_dir.rglob("negtypes.json")):
-        md += _negtypes_section(path.parent, run_dir, figures)
+        md += _negtypes_section(path.parent, run_dir)
     for path in sorted(run_dir.rglob("mass.json")):
-        md += _mass_section(path.parent, run_dir, figures)
+        md += _mass_section(path.parent, run_dir)
     if info:
         md += ["## How this was made", "", "Commands, in order, with wall times:", ""]
         md += [f"- `{step['command']}` ({step['seconds']:.0f} s)" for step in info.get("steps", [])]
         md += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items()), "",
                f"Configuration: `{info.get('config_file')}`", ""]
-    for title, path in figures:
-        md += [f"![{title}]({path.relative_to(run_dir)})", ""]
+    text = portable("\n".join(md), run_dir)
     md_path = run_dir / "report.md"
-    md_path.write_text("\n".join(md))
+    atomic_write(md_path, text)
     html_path = run_dir / "report.html"
-    html_path.write_text(_html(md, figures, run_dir))
+    atomic_write(html_path, render_html(text, run_dir, f"Likra report: {run_dir.resolve().name}"))
     return md_path, html_path
 
 
-def _html(md: list[str], figures: list[tuple[str, Path]], run_dir: Path) -> str:
-    """A minimal markdown-to-HTML for what write_report emits; images inlined (self-contained)."""
-    out, in_table = [], False
-    for line in md:
-        if line.startswith("|"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            if set("".join(cells)) <= set("-"):
-                continue
-            if not in_table:
-                out.append("<table>")
-                in_table = True
-            out.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-            continue
-        if in_table:
-            out.append("</table>")
-            in_table = False
-        if line.startswith("!["):
-            continue
-        if line.startswith("### "):
-            out.append(f"<h3>{html.escape(line[4:])}</h3>")
-        elif line.startswith("## "):
-            out.append(f"<h2>{html.escape(line[3:])}</h2>")
-        elif line.startswith("# "):
-            out.append(f"<h1>{html.escape(line[2:])}</h1>")
-        elif line.startswith("- "):
-            out.append(f"<li>{html.escape(line[2:])}</li>")
-        elif line:
-            out.append(f"<p>{html.escape(line)}</p>")
-    if in_table:
-        out.append("</table>")
-    for title, path in figures:
-        data = base64.b64encode(path.read_bytes()).decode()
-        out.append(f"<h3>{html.escape(title)}</h3><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
-    style = "body{font-family:sans-serif;max-width:900px;margin:2em auto}td{border:1px solid #ccc;padding:2px 6px}table{border-collapse:collapse}"
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(run_dir.name)}</title><style>{style}</style></head><body>{''.join(out)}</body></html>"
+STYLE = """
+body { font: 15px/1.5 system-ui, sans-serif; max-width: 60rem; margin: 1.5rem auto; padding: 0 1rem; color: #1a1a1a; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; margin-top: 2.2rem; border-bottom: 1px solid #ddd; } h3 { font-size: 1.05rem; }
+table { border-collapse: collapse; font-size: 0.85rem; display: block; overflow-x: auto; max-width: 100%; margin: 0.8rem 0; }
+th, td { border: 1px solid #ccc; padding: 0.2rem 0.5rem; text-align: left; white-space: nowrap; } th { background: #f3f3f3; }
+img { max-width: 100%; height: auto; display: block; margin: 0.8rem auto; }
+code { font-size: 0.85em; background: #f4f4f4; padding: 0 0.2em; overflow-wrap: anywhere; }
+p, li { overflow-wrap: break-word; }
+@media print { body { max-width: none; font-size: 11pt; } h2 { break-after: avoid; } img, table { break-inside: avoid; } }
+"""
+
+
+def render_html(markdown: str, run_dir: Path, title: str) -> str:
+    """One self-contained page: markdown (with tables) rendered by markdown-it-py, every local PNG
+    inlined as a data URI, so the file opens offline and can be mailed alone."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
+    plain_image = md.renderer.rules["image"]
+
+    def inline_image(renderer, tokens, idx, options, env):  # bound to the renderer by add_render_rule
+        src = tokens[idx].attrGet("src") or ""
+        local = run_dir / src
+        if not src.startswith(("data:", "http:", "https:")) and local.suffix == ".png" and local.is_file():
+            tokens[idx].attrSet("src", "data:image/png;base64," + base64.b64encode(local.read_bytes()).decode())
+        return plain_image(tokens, idx, options, env)
+
+    md.add_render_rule("image", inline_image)
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width, "
+            f"initial-scale=1'><title>{html.escape(title)}</title><style>{STYLE}</style></head><body>{md.render(markdown)}</body></html>")

@@ -128,6 +128,9 @@ def reproduce(o: ReproduceOptions) -> Path | None:
 def main(o: ReproduceOptions, argv: list[str] | None = None) -> Path | None:
     html = reproduce(o)
     if html:
+        from .experiments.curve import curve_summary
+
+        print("\n".join(["", f"learning curve ({Path(o.out) / 'curve'}):", *curve_summary(Path(o.out) / "curve")]))
         print(f"report: {html}\n        {html.with_suffix('.md')}")
     return html
 

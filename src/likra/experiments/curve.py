@@ -157,22 +157,26 @@ def seed_summary(curves: dict[str, dict[str, Points]], rule: str) -> list[tuple[
     return out
 
 
-def plot_curve(curves: dict[str, dict[str, Points]], path: str | os.PathLike, title: str) -> Path:
-    """Mean over runs as a line; the band is mean ± sd over runs (one run: ± 1.96 binomial stderr)."""
+CURVE_LABELS = {"sft": "SFT (positive head)", "likra": "Likra  L+ - w L-", "base-likra": "Base-Likra  L_base - w L-"}
+
+
+def plot_curve(curves: dict[str, dict[str, Points]], path: str | os.PathLike, title: str, caption: str = "") -> Path:
+    """The mean over runs as a line with a band: mean ± sd over the runs (seeds), or for one run its
+    95% binomial interval; the base model across as a dashed line with its 95% binomial interval."""
     fig, ax = figures.axes()
     several = len(curves) > 1
+    band = f"mean ± sd over {len(curves)} seeds" if several else "95% binomial interval"
+    first = next(iter(curves.values()))
+    _, base_acc, base_se = first["base"][0]
+    ns = [n for n, *_ in seed_summary(curves, "sft")]
+    figures.base_line(ax, base_acc, figures.Z95 * base_se, ns, f"base model {base_acc:.3f} (95% binomial interval)")
     for rule, style in (("sft", "-o"), ("likra", "-s"), ("base-likra", "-^")):
         rows = seed_summary(curves, rule)
-        xs = [figures.x_of(n) for n, _, _, _ in rows]
-        mean = np.array([m for _, m, _, _ in rows])
-        half = np.array([s if several else 1.96 * s for _, _, s, _ in rows])
-        ax.plot(xs, mean, style, label=rule, markersize=4)
-        ax.fill_between(xs, mean - half, mean + half, alpha=0.2)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("training examples (n = 0 drawn at 8)")
+        half = [s if several else figures.Z95 * s for _, _, s, _ in rows]
+        figures.line(ax, [n for n, *_ in rows], [m for _, m, _, _ in rows], half, f"{CURVE_LABELS[rule]} ({band})", style)
+    figures.n_axis(ax, ns)
     ax.set_ylabel("accuracy (acc_norm)")
-    band = f"band: mean ± sd over {len(curves)} runs" if several else "band: 95% binomial interval"
-    return figures.finish(fig, ax, path, f"{title}\n{band}")
+    return figures.finish(fig, ax, path, title, "\n".join(x for x in (f"Bands: {band}.", caption) if x))
 
 
 def summary_lines(curves: dict[str, dict[str, Points]]) -> list[str]:
@@ -198,21 +202,26 @@ def run(o: CurveOptions) -> dict[str, dict[str, Points]]:
         curves[f"run{k}"] = curve_accuracies(out / f"run{k}", o.weight)
     write_json(out / "curve_accuracies.json", curves)
     write_json(out / "curve_stats.json", {f"run{k}": curve_comparisons(out / f"run{k}", o.weight) for k in range(len(curves))})
-    plot_curve(curves, out / "curve.png", f"{o.model} on {o.task} ({o.shots}-shot)")
+    plot_curve(curves, out / "curve.png", f"{o.model} on {o.task} ({o.shots}-shot)", figures.paper_caption(o.task, o.shots))
     return curves
+
+
+def curve_summary(out: str | os.PathLike) -> list[str]:
+    """What a person runs a curve for, read off its folder: SFT / Likra / Base-Likra at each n, and per
+    run the paired Likra - SFT gap at the last n and the step tests."""
+    out = Path(out)
+    lines = summary_lines(json.loads((out / "curve_accuracies.json").read_text()))
+    for run_name, st in json.loads((out / "curve_stats.json").read_text()).items():
+        last = st["comparisons"]["likra - sft"][-1]
+        lines.append(f"{run_name}: Likra - SFT at n={last['n']}: {last['diff']:+.3f} [{last['lo']:+.3f}, {last['hi']:+.3f}] "
+                     f"(paired, 95% bootstrap), McNemar p={last['p']:.2g}, Holm over {st['holm_over']}: {last['p_holm']:.2g}")
+        lines += [f"{run_name}: {rule} curve: {step['text']}" for rule, step in st["step"].items()]
+    return lines + [f"figure: {out / 'curve.png'}"]
 
 
 @command("curve", "learning curve: score every curve point of a positive and a negative run (one pair per seed)",
          CurveOptions, compare=COMPARE)
 def main(o: CurveOptions, argv: list[str] | None = None) -> dict:
     curves = run(o)
-    print("\n".join(summary_lines(curves)))
-    stats = json.loads((Path(o.out) / "curve_stats.json").read_text())
-    for run_name, st in stats.items():
-        last = st["comparisons"]["likra - sft"][-1]
-        print(f"{run_name}: Likra - SFT at n={last['n']}: {last['diff']:+.3f} [{last['lo']:+.3f}, {last['hi']:+.3f}] "
-              f"(paired, 95% bootstrap), McNemar p={last['p']:.2g}, Holm over {st['holm_over']}: {last['p_holm']:.2g}")
-        for rule, step in st["step"].items():
-            print(f"{run_name}: {rule} curve: {step['text']}")
-    print(f"figure: {Path(o.out) / 'curve.png'}")
+    print("\n".join(curve_summary(o.out)))
     return curves

@@ -16,6 +16,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .. import DEFAULT_MODEL
 from ..command import Writes, command, option
 from ..errors import ConfigError
@@ -25,7 +27,7 @@ from . import figures
 from .runs import Protocol, check_roles, curve_points, score_missing, scored_points, table_path
 
 MASS_CATEGORIES = ("correct", "most-likely-incorrect", "irrelevant", "unrelated")
-Changes = dict[str, dict[str, list[tuple[int, float]]]]  # head -> category -> [(n, mean change)]
+Changes = dict[str, dict[str, list[tuple[int, float, float]]]]  # head -> category -> [(n, mean change, 95% half-width)]
 
 
 @dataclass
@@ -100,45 +102,48 @@ def score_mass(o: MassOptions, out: Path) -> Path:
 
 
 def mass_changes(out: str | os.PathLike) -> Changes:
-    """head -> category -> [(n, mean change of per-character log-likelihood from the base)]."""
-    import numpy as np
-
+    """head -> category -> [(n, mean change of per-character log-likelihood from the base, half-width of
+    its 95% interval over questions)]."""
     tables = scored_points(out)
     base = option_matrix(ScoreTable.load(tables.pop(0)), "base")
     base_pc = np.array([per_char(ll, nc) for ll, nc in zip(base.loglik, base.n_chars)])
-    result: Changes = {h: {c: [(0, 0.0)] for c in MASS_CATEGORIES} for h in ("positive", "negative")}
+    result: Changes = {h: {c: [(0, 0.0, 0.0)] for c in MASS_CATEGORIES} for h in ("positive", "negative")}
     for n, path in tables.items():
         t = ScoreTable.load(path)
         for h in ("positive", "negative"):
             m = option_matrix(t, f"{h}@{n}")
             delta = np.array([per_char(ll, nc) for ll, nc in zip(m.loglik, m.n_chars)]) - base_pc
             for k, c in enumerate(MASS_CATEGORIES):
-                result[h][c].append((n, float(delta[:, k].mean())))
+                d = delta[:, k]
+                result[h][c].append((n, float(d.mean()), float(figures.Z95 * d.std(ddof=1) / np.sqrt(len(d)))))
     return result
 
 
 def plot_mass(changes: Changes, path: str | os.PathLike, title: str) -> Path:
-    fig, axes = figures.axes(10, 4, ncols=2, sharey=True)
+    """One panel per head: the mean change of each category from the base model (0 at n = 0), with
+    its 95% interval over questions as a band."""
+    fig, axes = figures.axes(9.6, 4.2, ncols=2, sharey=True)
     for ax, head in zip(axes, ("positive", "negative")):
+        ns = [n for n, *_ in next(iter(changes[head].values()))]
         for cat, pts in changes[head].items():
-            ax.plot([figures.x_of(n) for n, _ in pts], [v for _, v in pts], "-o", markersize=3, label=cat)
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("training examples (n = 0 drawn at 8)")
-        ax.axhline(0, color="grey", lw=0.8)
-        if head == "positive":
-            ax.set_ylabel("change of log-likelihood per character")
-            ax.set_title("positive head")
-            ax.grid(alpha=0.3)
-    return figures.finish(fig, axes[1], path, "negative head")
+            half = [p[2] if len(p) > 2 else 0.0 for p in pts]
+            figures.line(ax, [p[0] for p in pts], [p[1] for p in pts], half, cat, "-o")
+        ax.axhline(0, color="black", lw=0.8, linestyle="--", label="base model")
+        figures.n_axis(ax, ns)
+        ax.set_title(f"{head} head", fontsize=10)
+    axes[0].set_ylabel("change of log-likelihood per character")
+    fig.suptitle(title, fontsize=10)
+    return figures.finish(fig, axes[1], path, "", "Bands: 95% interval of the mean change over the test questions.",
+                          legend_axes=axes)
 
 
 def summary_lines(changes: Changes) -> list[str]:
     lines = []
     for head, cats in changes.items():
-        lines.append(f"{head} head: change of mean log-likelihood per character from the base model")
-        ns = [n for n, _ in next(iter(cats.values()))]
-        lines.append(f"{'category':<24}" + "".join(f"{n:>9}" for n in ns))
-        lines += [f"{c:<24}" + "".join(f"{v:>9.3f}" for _, v in pts) for c, pts in cats.items()]
+        lines.append(f"{head} head: change of mean log-likelihood per character from the base model (± 95% half-width)")
+        ns = [p[0] for p in next(iter(cats.values()))]
+        lines.append(f"{'category':<24}" + "".join(f"{n:>16}" for n in ns))
+        lines += [f"{c:<24}" + "".join(f"{p[1]:>9.3f} ±{p[2] if len(p) > 2 else 0:.3f}" for p in pts) for c, pts in cats.items()]
     return lines
 
 

@@ -134,24 +134,28 @@ def negative_type_accuracies(curve_dir: str | os.PathLike, types_dir: str | os.P
 
 
 def plot_negative_types(acc: Accuracies, path: str | os.PathLike, title: str) -> Path:
-    """Likra with each negative type (solid) and Base-Likra (dashed), against n; SFT in grey."""
+    """Likra with each negative type (solid, 95% binomial band) and Base-Likra (dashed), against n;
+    SFT in grey; the base model across."""
     import matplotlib.pyplot as plt
 
-    fig, ax = figures.axes(6.5, 4.2)
+    fig, ax = figures.axes(6.8, 4.6)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    sft = acc["sft"]["positive"]
+    ns = sorted({n for group in acc.values() for pts in group.values() for n, _, _ in pts})
+    if sft and sft[0][0] == 0:
+        figures.base_line(ax, sft[0][1], figures.Z95 * sft[0][2], ns, "base model (95% binomial interval)")
     for k, (label, pts) in enumerate(acc["likra"].items()):
         c = colors[k % len(colors)]
-        ax.plot([figures.x_of(n) for n, _, _ in pts], [a for _, a, _ in pts], "-o", color=c, markersize=4, label=f"likra, {label}")
+        figures.line(ax, [n for n, _, _ in pts], [a for _, a, _ in pts], [figures.Z95 * se for _, _, se in pts],
+                     f"Likra, {label}", "-o", c, ns)
         bl = acc["base-likra"][label]
-        ax.plot([figures.x_of(n) for n, _, _ in bl], [a for _, a, _ in bl], "--", color=c, alpha=0.6, linewidth=1)
-    sft = acc["sft"]["positive"]
-    ax.plot([figures.x_of(n) for n, _, _ in sft], [a for _, a, _ in sft], "-", color="grey", label="sft (positive head)")
+        figures.line(ax, [n for n, _, _ in bl], [a for _, a, _ in bl], None, f"Base-Likra, {label}", "--", c, ns)
+    figures.line(ax, [n for n, _, _ in sft], [a for _, a, _ in sft], None, "SFT (positive head)", "-", "grey", ns)
     for label, pts in acc.get("alone", {}).items():
-        ax.plot([figures.x_of(n) for n, _, _ in pts], [a for _, a, _ in pts], ":^", markersize=4, label=f"{label} (alone)")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("training examples (n = 0 drawn at 8); dashed: base-likra")
+        figures.line(ax, [n for n, _, _ in pts], [a for _, a, _ in pts], None, f"{label} (alone)", ":^", None, ns)
+    figures.n_axis(ax, ns)
     ax.set_ylabel("accuracy (acc_norm)")
-    return figures.finish(fig, ax, path, title)
+    return figures.finish(fig, ax, path, title, "Bands: 95% binomial interval of each Likra accuracy (dashed and grey lines: same intervals, not drawn).")
 
 
 def table_rows(acc: Accuracies) -> tuple[list[int], list[tuple[str, dict[int, float]]]]:

@@ -39,12 +39,16 @@ def best_weight(points: SweepPoints) -> tuple[float, float]:
 
 
 def plot_sweep(sweeps: dict[int, SweepPoints], path: str | os.PathLike, title: str) -> Path:
+    """Accuracy against w, one line per n with its 95% binomial interval; w = 0 is SFT, w = 1 the paper's Likra."""
     fig, ax = figures.axes()
     for n, pts in sweeps.items():
-        ax.plot([w for w, _, _ in pts], [a for _, a, _ in pts], "-o", markersize=3, label=f"n={n}")
-    ax.set_xlabel("negative-head weight w")
+        drawn = ax.plot([w for w, _, _ in pts], [a for _, a, _ in pts], "-o", markersize=3, label=f"n = {n}")[0]
+        ax.fill_between([w for w, _, _ in pts], [a - figures.Z95 * se for _, a, se in pts], [a + figures.Z95 * se for _, a, se in pts],
+                        alpha=0.15, color=drawn.get_color(), linewidth=0)
+    ax.axvline(1.0, color="black", linewidth=0.8, linestyle=":", label="w = 1 (the paper)")
+    ax.set_xlabel("negative-head weight w (w = 0: SFT)")
     ax.set_ylabel("accuracy (acc_norm)")
-    return figures.finish(fig, ax, path, title)
+    return figures.finish(fig, ax, path, title, "Bands: 95% binomial interval of each accuracy (the same questions at every w).")
 
 
 def run(o: SweepOptions) -> dict[str, dict[str, SweepPoints]]:

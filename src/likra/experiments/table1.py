@@ -85,6 +85,7 @@ def _calibration(scores, gold) -> dict:
 
 
 PAPER_KEYS = {"model", "task", "shots", "base", "sft", "likra"}
+PAPER_ROWS = Path(__file__).resolve().parents[1] / "presets" / "paper-table1.yaml"  # the paper's Table 1, shipped with likra
 
 
 def load_paper_rows(path: str | os.PathLike) -> dict:
