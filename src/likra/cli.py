@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
 
         lm_eval_main(argv[1:])
         return 0
-    from . import experiments, model_store, reproduce  # noqa: F401  (declare the commands)
+    from . import experiments, model_store, reproduce, serve  # noqa: F401  (declare the commands)
     from .command import parse
     from .errors import LikraError
 
