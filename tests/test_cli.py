@@ -278,3 +278,14 @@ def test_paper_rows_are_checked_and_printed(tmp_path):
     bad.write_text("rows:\n  - {model: m, task: arc_challenge, minus: 0.5}\n")
     with pytest.raises(ValueError, match=r"row 1: unknown field\(s\) \['minus'\]"):
         load_paper_rows(bad)
+
+
+def test_chat_template_flag_needs_a_template(tmp_path, tiny_model_dir, quiz, capsys):
+    """--chat-template is a protocol option of every scoring command, recorded in the table; a model
+    without a chat template is refused in one line."""
+    assert main(["eval", "--model", str(tiny_model_dir), "--task", f"jsonl:{quiz}", "--chat-template",
+                 "--out", str(tmp_path / "e"), "--quiet"]) == 2
+    assert "has no chat template" in capsys.readouterr().err
+    assert main(["eval", "--model", str(tiny_model_dir), "--task", f"jsonl:{quiz}", "--limit", "2",
+                 "--out", str(tmp_path / "p"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "p" / "results.json").read_text())["chat_template"] is False

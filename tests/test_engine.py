@@ -230,3 +230,43 @@ def test_embedded_parts_are_joined_and_checked(monkeypatch, tmp_path):
     assert not embedded.is_installed("fake")
     with pytest.raises(embedded.ModelNotAvailable, match="(?s)part03.bin is missing.*likra models install fake"):
         embedded.part_files("fake")
+
+
+def test_chat_template_scores_the_answer_tokens_only(tmp_path):
+    """--chat-template: SmolLM2-Instruct's template around the prompt (user turn), the answer as the
+    assistant turn without its leading space; the scored tokens are exactly the answer's, and the
+    score is the plain forward's log-probability of those tokens after the templated prompt."""
+    from conftest import make_llama
+
+    from likra.chat import chat_item
+    from likra.errors import ConfigError
+    from likra.models import load_tokenizer
+    from likra.packing import Encoder
+    from likra.scoring.engine import Scorer
+    from likra.tasks.base import Item
+
+    tok = load_tokenizer("smollm2-135m")  # the embedded model's own tokenizer and template
+    item = Item(id="q", contexts=("Question: Which gas do plants take in?\nAnswer:",) * 2,
+                continuations=(" carbon dioxide", " oxygen"), gold=0, n_chars=(14, 6))
+    chat = chat_item(item, tok)
+    assert chat.contexts[0].startswith("<|im_start|>system") and chat.contexts[0].endswith(
+        "<|im_start|>user\nQuestion: Which gas do plants take in?\nAnswer:<|im_end|>\n<|im_start|>assistant\n")
+    assert chat.continuations == ("carbon dioxide", "oxygen") and chat.n_chars == item.n_chars
+    ctx_ids, cont_ids = Encoder(tok, move_whitespace=False).pair(chat.contexts[0], chat.continuations[0])
+    assert tok.decode(cont_ids) == "carbon dioxide"  # the template's newline stays in the context
+    assert Encoder(tok).pair(chat.contexts[0], chat.continuations[0])[1] != cont_ids  # lm-eval's rule would score it
+
+    model = make_llama(len(tok))
+    table = Scorer(model, tok, chat_template=True).score([item], progress=False)
+    got = [r["loglik"] for r in table.rows()]
+    with torch.no_grad():
+        for o, ll in enumerate(got):
+            c, a = Encoder(tok, move_whitespace=False).pair(chat.contexts[o], chat.continuations[o])
+            logp = torch.log_softmax(model(torch.tensor([c + a])).logits[0].float(), -1)
+            want = sum(logp[len(c) - 1 + k, t].item() for k, t in enumerate(a))
+            assert abs(ll - want) < 1e-4
+    plain = Scorer(model, tok).score([item], progress=False)  # the paper's plain prompt stays the default
+    assert [r["loglik"] for r in plain.rows()] != pytest.approx(got)
+    tok.chat_template = None
+    with pytest.raises(ConfigError, match="no chat template"):
+        Scorer(model, tok, chat_template=True).score([item], progress=False)

@@ -183,6 +183,11 @@ def _default(f: dataclasses.Field) -> Any:
     return None
 
 
+def option_defaults(options: type) -> dict:
+    """Each option's default value."""
+    return {f.name: _default(f) for f in dataclasses.fields(options)}
+
+
 def add_arguments(parser: argparse.ArgumentParser, options: type) -> None:
     """One flag per option, with its default in the help; absent flags leave no value (so a
     config file's value is not overwritten by a default)."""

@@ -9,8 +9,9 @@ import torch
 class Encoder:
     """Tokenises (context, continuation) pairs exactly as lm-eval's HF backend does."""
 
-    def __init__(self, tokenizer):
+    def __init__(self, tokenizer, move_whitespace: bool = True):
         self.tok = tokenizer
+        self.move_whitespace = move_whitespace  # lm-eval's rule; chat prompts keep their template's newline (likra.chat)
         self._cache: dict[str, list[int]] = {}
         bos = tokenizer.bos_token_id
         self.prefix_token_id = bos if bos is not None else tokenizer.eos_token_id
@@ -34,7 +35,7 @@ class Encoder:
                 return cont[:1], cont[1:]
             return [self.prefix_token_id], cont
         n_spaces = len(context) - len(context.rstrip())
-        if n_spaces:
+        if n_spaces and self.move_whitespace:
             continuation = context[-n_spaces:] + continuation
             context = context[:-n_spaces]
         whole = self.encode(context + continuation)

@@ -51,7 +51,7 @@ def evaluate(o: EvalOptions, argv: list[str] | None = None) -> dict:
     t0 = time.time()
     task_items = o.items(o.task, o.data_dir)
     model = attach_adapters(load_base(o.model, torch_dtype(o.dtype)), heads)
-    scorer = Scorer(model, load_tokenizer(o.model), batch_tokens=o.batch_tokens)
+    scorer = Scorer(model, load_tokenizer(o.model), batch_tokens=o.batch_tokens, chat_template=o.chat_template)
     t_load = time.time() - t0
     t1 = time.time()
     meta["split"] = task_items.split

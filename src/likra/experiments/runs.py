@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..command import option
+from ..command import COMMANDS, option, option_defaults
 from ..errors import ConfigError, OutputRefused, ResultMissing
 from ..io import DTYPES, clean_stale_temporaries, write_json
 
@@ -97,6 +97,8 @@ class Protocol:
     dtype: str = option("fp32", "precision of the model while scoring", choices=DTYPES)
     batch_tokens: int = option(1024, "tokens per forward pass (rows x longest row)")
     template: str | None = option(None, "jsonl tasks: question template, e.g. 'Q: {question}\\nA:'")
+    chat_template: bool = option(False, "instruct models: the prompt as the user turn of the model's chat template, the answer "
+                                        "as the assistant turn, scored on the answer tokens only (default: the paper's plain prompt)")
     skip_invalid: bool = option(False, "skip bad rows (and report how many) instead of stopping")
 
     def __post_init__(self) -> None:
@@ -159,12 +161,13 @@ def score_missing(model: str, task: str, protocol: Protocol, items: list,
     if getattr(protocol, "skipped_rows", None):
         meta["skipped_rows"] = list(protocol.skipped_rows)
     order = sorted(todo, key=lambda p: any(a is not None for a in todo[p][0].values()))
-    scorer, attached = Scorer(base, tokenizer, batch_tokens=protocol.batch_tokens), False
+    scorer, attached = Scorer(base, tokenizer, batch_tokens=protocol.batch_tokens, chat_template=protocol.chat_template), False
     for path in order:
         heads, extra = todo[path]
         if not attached and any(a is not None for a in heads.values()):
             adapters = {h: str(a) for hs, _ in todo.values() for h, a in hs.items() if a is not None}
-            scorer = Scorer(attach_adapters(base, adapters), tokenizer, batch_tokens=protocol.batch_tokens)
+            scorer = Scorer(attach_adapters(base, adapters), tokenizer, batch_tokens=protocol.batch_tokens,
+                            chat_template=protocol.chat_template)
             attached = True
         print(f"scoring {path}", file=sys.stderr)
         names = [h if a is not None else "base" for h, a in heads.items()]
@@ -218,7 +221,10 @@ def _check_record(out: Path, command: str, settings: dict, overwrite: bool) -> N
         if old.get("command") != command:
             raise OutputRefused(f"{out} holds the output of 'likra {old.get('command')}'; give another --out "
                                 f"(or --overwrite to replace it)")
-        differ = {k: (old["settings"].get(k), v) for k, v in settings.items() if old["settings"].get(k) != v}
+        # a setting added to likra after the folder was made counts as its default there
+        defaults = option_defaults(COMMANDS[command].options) if command in COMMANDS else {}
+        recorded = {k: old["settings"].get(k, defaults.get(k)) for k in settings}
+        differ = {k: (recorded[k], v) for k, v in settings.items() if recorded[k] != v}
         if differ:
             raise OutputRefused(f"{out} was made with other settings ("
                                 + ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in differ.items())

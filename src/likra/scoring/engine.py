@@ -131,10 +131,12 @@ def make_batches(packed: list[Packed], batch_tokens: int, max_rows: int = 64) ->
 class Scorer:
     """Scores items under several heads of one model (base and/or LoRA adapters)."""
 
-    def __init__(self, model, tokenizer, batch_tokens: int = 1024, max_length: int | None = None, split_prefix_at: int = 256):
+    def __init__(self, model, tokenizer, batch_tokens: int = 1024, max_length: int | None = None, split_prefix_at: int = 256,
+                 chat_template: bool = False):
         self.heads = HeadSwitch(model)
         self.lm = self.heads.causal_lm()
-        self.encoder = Encoder(tokenizer)
+        self.tokenizer, self.chat_template = tokenizer, chat_template  # see likra.chat
+        self.encoder = Encoder(tokenizer, move_whitespace=not chat_template)
         self.batch_tokens = batch_tokens
         self.max_length = max_length or resolve_max_length(self.lm, tokenizer)
         config = self.lm.config
@@ -229,6 +231,10 @@ class Scorer:
         from tqdm.auto import tqdm
 
         heads = heads or self.heads.names()
+        if self.chat_template:
+            from ..chat import chat_item
+
+            items = [chat_item(it, self.tokenizer) for it in items]
         encoded = [encode_item(self.encoder, it, self.max_length) for it in items]
         packed = [pack_item(i, e) for i, e in enumerate(encoded)]
         batches = make_batches(packed, self.batch_tokens)
