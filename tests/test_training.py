@@ -364,6 +364,11 @@ def test_resume_after_sigkill(tmp_path, tiny_tokenizer):
     assert names == sorted(p.name for p in killed.glob("n-*")) and "n-001200" in names
     for name in names:
         assert_same_adapter(clean / name, killed / name)
+    from likra.training import read_train_log  # the log: each step once, as the uninterrupted run's
+
+    logs = {d.name: read_train_log(d) for d in (clean, killed)}
+    assert [r["step"] for r in logs["killed"]] == list(range(1, 151)) == [r["step"] for r in logs["clean"]]
+    assert [r["loss"] for r in logs["killed"]] == pytest.approx([r["loss"] for r in logs["clean"]], abs=1e-6)
 
 
 def test_trained_adapter_refused_on_other_base(tmp_path, tiny_tokenizer):
@@ -382,3 +387,118 @@ def test_trained_adapter_refused_on_other_base(tmp_path, tiny_tokenizer):
     with pytest.raises(ValueError, match="different base model"):
         attach_adapters(other, {"pos": str(saved[-1])})
     attach_adapters(make_llama(len(tiny_tokenizer)), {"pos": str(saved[-1])})
+
+
+# ---- training log ------------------------------------------------------------------------------
+
+def test_train_log_records_every_step_and_reads_back(tmp_path, tiny_tokenizer):
+    import importlib.util
+
+    from conftest import make_llama
+
+    from likra.training import read_train_log
+
+    out = tmp_path / "r"
+    train_head(make_llama(len(tiny_tokenizer)), tiny_tokenizer, positive_pairs(make_items(24)), out, info(),
+               TrainConfig(lr=1e-2), progress=False)
+    rows = read_train_log(out)
+    assert [r["step"] for r in rows] == [1, 2, 3] and [r["examples"] for r in rows] == [8, 16, 24]
+    assert all(r["lr"] == 1e-2 and r["tokens"] > 0 and r["tokens_per_s"] > 0 for r in rows)
+    assert rows[-1]["loss"] == json.loads((out / "run.json").read_text())["final_loss"]
+    assert [r["elapsed_s"] for r in rows] == sorted(r["elapsed_s"] for r in rows)
+    assert read_train_log(out / "n-000016") == rows[:2]  # an adapter folder: the steps that made it
+    assert read_train_log(tmp_path / "nothing") == []
+    assert (out / "tensorboard").exists() == (importlib.util.find_spec("tensorboard") is not None)
+    with open(out / "train_log.jsonl", "a") as f:
+        f.write('{"step": 4, "exam')  # a line cut short by a kill
+    assert read_train_log(out) == rows
+
+
+def test_train_log_after_an_interrupted_run_has_each_step_once(tmp_path, tiny_tokenizer, monkeypatch):
+    """A run stopped after step 3 whose last resume state is step 2 (n = 16) resumes from step 2:
+    the log drops step 3 and ends as a clean run's does (same steps, same losses)."""
+    import likra.training
+    from conftest import make_llama
+
+    from likra.training import read_train_log
+
+    pairs, cfg = positive_pairs(make_items(48)), TrainConfig(lr=1e-2)
+    clean = train_head(make_llama(len(tiny_tokenizer)), tiny_tokenizer, pairs, tmp_path / "clean", info(), cfg, progress=False)
+    real = likra.training.divergence
+    monkeypatch.setattr(likra.training, "divergence", lambda loss, earlier, *a: "stop" if len(earlier) == 3 else None)
+    with pytest.raises(TrainingDiverged):
+        train_head(make_llama(len(tiny_tokenizer)), tiny_tokenizer, pairs, tmp_path / "cut", info(), cfg, progress=False)
+    assert [r["step"] for r in read_train_log(tmp_path / "cut")] == [1, 2, 3]
+    assert json.loads((tmp_path / "cut" / "state.json").read_text())["step"] == 2
+    monkeypatch.setattr(likra.training, "divergence", real)
+    train_head(make_llama(len(tiny_tokenizer)), tiny_tokenizer, pairs, tmp_path / "cut", info(), cfg, progress=False)
+    a, b = read_train_log(tmp_path / "clean"), read_train_log(tmp_path / "cut")
+    assert [r["step"] for r in b] == [1, 2, 3, 4, 5, 6] == [r["step"] for r in a]
+    assert [r["loss"] for r in b] == pytest.approx([r["loss"] for r in a], abs=1e-6)
+    assert [r["examples"] for r in b] == [8, 16, 24, 32, 40, 48]
+    assert_same_adapter(clean[-1], tmp_path / "cut" / "n-000048")
+
+
+# ---- portable adapters -------------------------------------------------------------------------
+
+def _logits(model, ids):
+    with torch.no_grad():
+        return model(input_ids=ids).logits
+
+
+def test_adapter_is_portable_and_loads_with_plain_peft(tmp_path, tiny_tokenizer):
+    """The adapter names its base by the folder's name (no machine path), carries a Hub model card, and
+    gives the same logits through plain PEFT as through likra; an adapter written before this change
+    (an absolute folder as its base) still loads."""
+    import shutil
+
+    from conftest import save_tiny_model
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from likra.models import attach_adapters, load_base, weights_fingerprint
+
+    model_dir = save_tiny_model(tmp_path / "tiny-base", tiny_tokenizer)
+    base = load_base(str(model_dir), device="cpu")
+    run_info = RunInfo(model=str(model_dir), base_fingerprint=weights_fingerprint(base), pool="test", head="negative",
+                       negatives="near-miss", seed=3, n_total=0)
+    saved = train_head(base, tiny_tokenizer, negative_pairs(make_items(16), "near-miss", 3), tmp_path / "neg", run_info,
+                       TrainConfig(lr=1e-2), progress=False)[-1]
+    cfg = json.loads((saved / "adapter_config.json").read_text())
+    assert cfg["base_model_name_or_path"] == "tiny-base"
+    card = (saved / "README.md").read_text()
+    front = card.split("---")[1]
+    assert "base_model: tiny-base" in front and "library_name: peft" in front and "- negative-head" in front
+    assert "near-miss" in card and "seed 3" in card and "n = 16" in card and "Not scored yet" in card
+    assert str(tmp_path) not in card + json.dumps(cfg)
+
+    ids = torch.tensor([tiny_tokenizer("Question: Which gas do plants take in? Answer: oxygen")["input_ids"]])
+    ours = _logits(attach_adapters(load_base(str(model_dir), device="cpu"), {"neg": str(saved)}), ids)
+    plain = _logits(PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(model_dir), str(saved)).eval(), ids)
+    assert torch.allclose(ours, plain, atol=1e-6)
+    assert not torch.allclose(ours, _logits(AutoModelForCausalLM.from_pretrained(model_dir), ids), atol=1e-4)
+
+    old = tmp_path / "old-style"
+    shutil.copytree(saved, old)
+    cfg["base_model_name_or_path"] = str(tmp_path / "some" / "machine" / "cache" / "folder")
+    (old / "adapter_config.json").write_text(json.dumps(cfg))
+    (old / "README.md").unlink()
+    assert torch.allclose(_logits(attach_adapters(load_base(str(model_dir), device="cpu"), {"neg": str(old)}), ids), ours,
+                          atol=1e-6)
+
+
+def test_embedded_base_is_named_by_its_hub_id_with_its_gguf(tmp_path):
+    from likra.embedded import EMBEDDED, record
+    from likra.training import adapter_meta, model_card, portable_base
+
+    assert portable_base("smollm2-135m") == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert portable_base("Qwen/Qwen2.5-0.5B") == "Qwen/Qwen2.5-0.5B"  # a hub id stays
+    assert portable_base(str(tmp_path)) == tmp_path.name
+    run_info = RunInfo(model="smollm2-135m", base_fingerprint="f", pool="arc", head="positive", negatives=None, seed=0,
+                       n_total=1024, config={"lr": 1e-4})
+    meta = adapter_meta(run_info, 64)
+    assert meta["base_model"] == record("smollm2-135m") and meta["base_model"]["sha256"] == EMBEDDED["smollm2-135m"].sha256
+    card = model_card(meta, tmp_path / "pos" / "n-000064")
+    assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in card and "license: apache-2.0" in card
+    assert "Q4_1" in card and "SmolLM2-135M-Instruct.Q4_1.gguf" in card and '"pos/n-000064"' in card
+    assert "| lr | 0.0001 |" in card

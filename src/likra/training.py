@@ -24,14 +24,25 @@ few steps (under a new name, then a pointer is switched with an atomic rename). 
 any point and started again with the same command continues from the last saved state; since
 dropout is 0 and the order is fixed, it repeats the same floating-point operations and ends with
 the same adapters as an uninterrupted run (tests allow 1e-6 for BLAS thread scheduling).
+
+Each step is appended to ``train_log.jsonl`` in the run folder (loss, learning rate, tokens/s,
+examples seen; ``read_train_log`` reads it back), and to TensorBoard event files under
+``tensorboard/`` when that package is installed. On resume the log is rewritten from the history
+saved with the resumed state, so steps run after that state and lost with the kill are not kept twice.
+
+Adapters are portable: ``adapter_config.json`` names the base by its public id (an embedded model's
+hub id, a local folder by its name, never a machine's path), and each folder carries a model card
+(``README.md`` in the Hub's format) saying what head it is, what it saw and how to load it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import math
 import os
+import re
 import shutil
 import time
 import warnings
@@ -42,9 +53,10 @@ import torch
 import torch.nn.functional as F
 
 from .distributed import all_reduce_sum, barrier, rank_world
+from .embedded import EMBEDDED, record
 from .errors import ConfigError, LikraError, OutputRefused
 from .fused import fuse_lora, unfuse_lora
-from .io import atomic_dir, write_json
+from .io import atomic_dir, atomic_write, write_json
 from .negatives import Pair
 from .packing import (SEGMENT_ATTENTION, Encoder, Segments, attention_masks, per_example_attention_allowed,
                       register_segment_attention, sliding_window, softcap_logits)
@@ -269,6 +281,8 @@ def train_head(
     bar = tqdm(total=n_total, initial=seen, desc=f"train {info.head}", unit="ex", disable=not progress or rank != 0,
                dynamic_ncols=True)
     t0, tokens_done, ex_done = time.time(), 0, 0
+    elapsed0 = history[-1]["elapsed"] if history else 0.0  # the log's clock runs on across resumes
+    log = TrainLog(out, history, config.lr, step) if rank == 0 else None
 
     def step_loss(batch: list[Example]) -> torch.Tensor:
         n_answer = sum(len(e.targets) for e in batch)
@@ -282,6 +296,7 @@ def train_head(
             a, b = bounds[step]
             batch = [examples[i % n_pairs] for i in range(a, b)]
             n_tok = sum(len(e.input_ids) for e in batch)
+            t_step = time.time()
             try:
                 loss = step_loss(batch)
             except Exception as err:  # compilation is an optimisation: without a working compiler, go eager
@@ -310,8 +325,13 @@ def train_head(
             opt.step()
             step += 1
             tokens_done, ex_done = tokens_done + n_tok, ex_done + b - a
-            el = max(time.time() - t0, 1e-9)
-            history.append({"step": step, "seen": b, "loss": loss_value.item(), "tokens": n_tok, "elapsed": round(el, 4)})
+            now = time.time()
+            el = max(now - t0, 1e-9)
+            history.append({"step": step, "seen": b, "loss": loss_value.item(), "tokens": n_tok,
+                            "elapsed": round(elapsed0 + el, 4), "lr": opt.param_groups[0]["lr"],
+                            "tokens_per_s": round(n_tok / max(now - t_step, 1e-9), 1)})
+            if log:
+                log.append(history[-1])
             bar.update(b - a)
             bar.set_postfix(loss=f"{loss_value.item():.3f}", tok_s=f"{tokens_done / el:.0f}", ex_s=f"{ex_done / el:.1f}")
             if rank == 0 and b in sizes:
@@ -321,6 +341,8 @@ def train_head(
             if b in sizes:
                 barrier()
     finally:
+        if log:
+            log.close()
         uncompile_layers(compiled)  # the base model is the caller's: hand it back as it came
         unfuse_lora(fused)
         if attn_before is not None:
@@ -369,12 +391,162 @@ def _save_adapter(model, out: Path, n: int, info: RunInfo, history: list[dict]) 
 
     def write(tmp: Path) -> None:
         model.save_pretrained(tmp)
-        meta = {**asdict(info), "n": n, "versions": versions(),
-                "loss_last_step": history[-1]["loss"] if history else None}
+        meta = adapter_meta(info, n, loss_last_step=history[-1]["loss"] if history else None)
         write_json(tmp / "likra.json", meta)
+        make_portable(tmp, meta, final)
 
     atomic_dir(final, write)
     return final
+
+
+# ---- the training log --------------------------------------------------------------------------
+
+TRAIN_LOG = "train_log.jsonl"
+
+
+def _log_row(h: dict, lr: float) -> dict:
+    """A history entry as a log line (entries saved by older versions lack lr and tokens/s)."""
+    return {"step": h["step"], "examples": h["seen"], "loss": h["loss"], "lr": h.get("lr", lr), "tokens": h["tokens"],
+            "tokens_per_s": h.get("tokens_per_s"), "elapsed_s": h["elapsed"]}
+
+
+class TrainLog:
+    """``train_log.jsonl``, one line per optimizer step, flushed as it is written; TensorBoard
+    scalars beside it when ``tensorboard`` is importable. Opening it rewrites the file from the
+    history of the state being resumed: lines of steps after that state (run before a kill) go."""
+
+    def __init__(self, out: Path, history: list[dict], lr: float, step: int):
+        self.lr = lr
+        self.path = out / TRAIN_LOG
+        atomic_write(self.path, "".join(json.dumps(_log_row(h, lr)) + "\n" for h in history))
+        self.file = self.path.open("a")
+        self.tb = None
+        if importlib.util.find_spec("tensorboard") is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # purge_step: event files also hold the steps lost with a kill; TensorBoard drops those from here on
+            self.tb = SummaryWriter(str(out / "tensorboard"), purge_step=step + 1 if step else None)
+
+    def append(self, h: dict) -> None:
+        row = _log_row(h, self.lr)
+        self.file.write(json.dumps(row) + "\n")
+        self.file.flush()
+        if self.tb:
+            for k in ("loss", "lr", "tokens_per_s", "examples"):
+                self.tb.add_scalar(f"train/{k}", row[k], row["step"])
+
+    def close(self) -> None:
+        self.file.close()
+        if self.tb:
+            self.tb.close()
+
+
+def read_train_log(run_dir: str | os.PathLike) -> list[dict]:
+    """The per-step log of a training run, oldest step first: dicts with ``step``, ``examples``
+    (seen so far), ``loss``, ``lr``, ``tokens`` (of the step), ``tokens_per_s`` (None where not
+    recorded) and ``elapsed_s``. ``run_dir`` is the run folder, or one of its ``n-XXXXXX``
+    adapters (then only the steps up to that adapter). A run made before the log existed is read
+    from the history saved with its last resume state; a folder with neither gives []. A line cut
+    short by a kill is skipped (the next resume rewrites it)."""
+    run_dir = Path(run_dir)
+    upto = None
+    if not (run_dir / TRAIN_LOG).exists() and not (run_dir / "state.json").exists() and (run_dir / "likra.json").exists():
+        upto = json.loads((run_dir / "likra.json").read_text()).get("n")
+        run_dir = run_dir.parent
+    rows: list[dict] = []
+    if (run_dir / TRAIN_LOG).exists():
+        for line in (run_dir / TRAIN_LOG).read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    elif (run_dir / "state.json").exists():
+        state = json.loads((run_dir / "state.json").read_text())
+        saved = torch.load(run_dir / state["dir"] / "state.pt", weights_only=True, map_location="cpu")
+        lr = json.loads((run_dir / "run.json").read_text())["config"]["lr"] if (run_dir / "run.json").exists() else None
+        rows = [_log_row(h, lr) for h in saved["history"]]
+    return [r for r in rows if upto is None or r["examples"] <= upto]
+
+
+# ---- portable adapters ---------------------------------------------------------------------------
+
+HUB_LICENSES = {"Apache-2.0": "apache-2.0", "MIT": "mit", "Gemma Terms of Use": "gemma"}  # likra's wording -> the Hub's id
+
+
+def portable_base(model: str) -> str:
+    """What an adapter names as its base: an embedded model's public id; a local folder by its
+    name (a machine's path means nothing elsewhere); a hub id as it is."""
+    if model in EMBEDDED:
+        return EMBEDDED[model].hub_id
+    path = Path(model)
+    if path.is_absolute() or path.exists():
+        return path.resolve().name
+    return model
+
+
+def adapter_meta(info: RunInfo, n: int, **extra) -> dict:
+    """An adapter's ``likra.json``: how it was made, and for an embedded base the GGUF file it came from."""
+    meta = {**asdict(info), "n": n, "versions": versions(), **extra}
+    if info.model in EMBEDDED:
+        meta["base_model"] = record(info.model)
+    return meta
+
+
+def make_portable(folder: Path, meta: dict, final: Path | None = None) -> None:
+    """Rewrite the base named in ``adapter_config.json`` (PEFT writes the folder it loaded from)
+    and write the model card. ``final``: where the folder will live (it may be built elsewhere)."""
+    cfg_path = folder / "adapter_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["base_model_name_or_path"] = portable_base(meta["model"])
+    atomic_write(cfg_path, json.dumps(cfg, indent=2, sort_keys=True))
+    atomic_write(folder / "README.md", model_card(meta, final or folder))
+
+
+def model_card(meta: dict, folder: Path) -> str:
+    """A Hugging Face Hub model card for an adapter, from its ``likra.json``. Nothing is scored at
+    training time, so its accuracy section says so; scores are added under its marker later."""
+    head, base_id = meta["head"], portable_base(meta["model"])
+    model = meta["model"] if meta["model"] in EMBEDDED else base_id
+    pool = re.sub(r"(?<![\w.])/(?:[^\s/+]+/)*([^\s/+]+)", r"\1", meta["pool"])  # jsonl:/a/b/quiz.jsonl -> jsonl:quiz.jsonl
+    embedded = meta.get("base_model")
+    licence = HUB_LICENSES.get(embedded["licence"]) if embedded else None
+    role = {"positive": "positive head (L+): trained on questions with their correct answers",
+            "negative": f"negative head (L-): trained on questions with wrong answers ({meta.get('negatives')} negatives)"}
+    what = role.get(head, f"{head} baseline adapter (TRL), trained on the same questions and near-miss negatives")
+    where = f"{folder.parent.name}/{folder.name}"  # the run folder and this adapter, relative: no machine's path
+    front = ["---", f"base_model: {base_id}", "library_name: peft"] + ([f"license: {licence}"] if licence else [])
+    front += ["tags:", "- likra", "- likelihood-ratio", "- lora", "- peft", f"- {head}-head" if head in role else f"- {head}", "---"]
+    if embedded:
+        base_text = (f"`{base_id}` as likra's embedded model `{model}`: the GGUF file `{embedded['source']}` "
+                     f"({embedded['quantisation']}, SHA-256 `{embedded['sha256']}`) dequantised to fp32. The adapter was "
+                     f"trained on those weights (fingerprint `{meta['base_fingerprint']}`), which "
+                     f"`likra.models.resolve_model_path(\"{model}\")` gives; with PEFT it also loads on the original "
+                     f"`{base_id}` weights, a base that differs by the quantisation.")
+    else:
+        base_text = f"`{base_id}` (weights fingerprint `{meta['base_fingerprint']}`)."
+    recipe = "\n".join(f"| {k} | {v} |" for k, v in meta.get("config", {}).items())
+    use_likra = (f'LikraModel.from_pretrained("{model}", positive="{where}", negative="NEGATIVE_HEAD")'
+                 if head == "positive" else
+                 f'LikraModel.from_pretrained("{model}", positive="base", negative="{where}")')
+    return "\n".join(front + [
+        "", f"# likra {head} adapter: {model}, {pool}, n = {meta['n']}, seed {meta['seed']}", "",
+        f"A LoRA adapter made by [likra](https://pypi.org/project/likra/): the {what}. A Likra model scores each "
+        "option of a question per character as `L+ - w * L-` (log-likelihoods under its positive and negative heads).",
+        "", "## Base model", "", base_text,
+        "", "## Data", "",
+        f"- pool: `{pool}`, in the order of seed {meta['seed']}",
+        f"- negatives: {meta.get('negatives') or 'none (positive head)'}",
+        f"- n = {meta['n']}: the first {meta['n']} examples of a run of {meta['n_total']}",
+        f"- seed: {meta['seed']} (order, negative draws, LoRA initialisation)",
+        "", "## Recipe", "", "| setting | value |", "|---|---|", recipe,
+        "", "## Use", "", "With likra:", "", "```python", "from likra.api import LikraModel", "",
+        f"lm = {use_likra}", 'lm.score("Which gas do plants take in?", ["oxygen", "carbon dioxide"])', "```", "",
+        "With PEFT alone:", "", "```python", "from peft import PeftModel", "from transformers import AutoModelForCausalLM", "",
+        f'base = AutoModelForCausalLM.from_pretrained("{base_id}")', f'model = PeftModel.from_pretrained(base, "{where}")',
+        "```", "", "## Accuracies it was scored at", "",
+        f"Not scored yet: training records no accuracy. Score it with `likra eval --model {model} --head "
+        f"{head}={where}` (or in a `likra curve`); results are added below this line.", "",
+        "<!-- likra: scores -->", ""])
 
 
 def _save_state(model, opt, out: Path, step: int, key: str, history: list[dict]) -> None:
@@ -390,4 +562,4 @@ def _save_state(model, opt, out: Path, step: int, key: str, history: list[dict])
             shutil.rmtree(old, ignore_errors=True)
 
 
-__all__ = ["TrainConfig", "RunInfo", "TrainingDiverged", "train_head", "checkpoint_sizes", "batch_bounds", "encode_pairs", "compile_layers", "uncompile_layers"]
+__all__ = ["TrainConfig", "RunInfo", "TrainingDiverged", "train_head", "read_train_log", "portable_base", "make_portable", "checkpoint_sizes", "batch_bounds", "encode_pairs", "compile_layers", "uncompile_layers"]
