@@ -61,10 +61,18 @@ class ServeOptions(Common):
     dtype: str = option("fp32", "model dtype (fp32, bf16, fp16)")
 
 
-def question_item(item_id: str, question: str, candidates: list[str], template: str = DEFAULT_TEMPLATE) -> Item:
+def question_item(item_id: str, question: str, candidates: list[str], template: str = DEFAULT_TEMPLATE,
+                  gold: int = 0) -> Item:
     """The item ``LikraModel.score`` scores: the template's prompt, each candidate after a space,
     per-character normalisation by the candidate's length (built by the tasks' shared code)."""
-    return item_from_doc(Doc(id=item_id, text=template.format(question=question), choices=tuple(candidates), gold=0), _SPEC)
+    return item_from_doc(Doc(id=item_id, text=template.format(question=question), choices=tuple(candidates), gold=gold),
+                         _SPEC)
+
+
+def likely_wrong(probs: np.ndarray, per_char_positive: np.ndarray, per_char_negative: np.ndarray) -> np.ndarray:
+    """The flag (``FLAG_RULE``): less than an even share of the probability, and likelier under the
+    head trained on wrong answers than under the one trained on right ones."""
+    return (probs < 1 / len(probs)) & (per_char_negative > per_char_positive)
 
 
 def fitted_temperature(table_path: str, weight: float, rule: str = "likra") -> tuple[float, int]:
@@ -115,8 +123,7 @@ class Verifier:
         pp, pn = per_char(lp, n_chars), per_char(ln, n_chars)
         s = self.rule.combine(w, pp, pn)
         probs = softmax_probs([s], self.temperature)[0]
-        k = len(s)
-        flagged = [i for i in range(k) if probs[i] < 1 / k and pn[i] > pp[i]]
+        flagged = [int(i) for i in np.flatnonzero(likely_wrong(probs, pp, pn))]
         choice = int(np.argmax(s))
         return {
             "choice": choice, "answer": request["candidates"][choice], "flagged": flagged, "weight": w,
