@@ -185,3 +185,26 @@ def test_the_page_renders_probability_bars(verifier):
     bars = re.findall(r'class="bar"[^>]*data-probability="([0-9.e-]+)"', dom)
     assert len(bars) == 3 and abs(sum(map(float, bars)) - 1) < 1e-6, dom[-3000:]
     assert all(c in dom for c in C) and 'id="error"></p>' in dom
+
+
+def test_calibrate_on_fits_the_temperature_at_start(verifier, tmp_path):
+    from likra.rules import fit_temperature, rule_scores
+    from likra.serve import question_item
+
+    items = [question_item(f"q{i}", f"{Q} ({i})", C, gold=i % 3) for i in range(6)]
+    table = verifier.scorer.score(items, ["base", "positive", "negative"], progress=False)
+    table.save(tmp_path / "eval.parquet")
+    heads = verifier.info["heads"]
+    v = build_verifier(ServeOptions(model=verifier.info["model"], positive=heads["positive"]["adapter"],
+                                    negative=heads["negative"]["adapter"], calibrate_on=str(tmp_path / "eval.parquet")))
+    assert v.temperature == pytest.approx(fit_temperature(*rule_scores(table, "likra", 1.0)))
+    assert v.info["calibration"]["questions"] == 6
+    with TestClient(make_app(v)) as c:
+        assert c.get("/health").json()["calibration"]["fitted_temperature"] == v.temperature
+
+
+def test_the_command_refuses_a_missing_head(capsys):
+    from likra.cli import main
+
+    assert main(["serve", "--positive", "base"]) == 2
+    assert "--negative ADAPTER" in capsys.readouterr().err
