@@ -412,6 +412,8 @@ def test_train_log_records_every_step_and_reads_back(tmp_path, tiny_tokenizer):
     with open(out / "train_log.jsonl", "a") as f:
         f.write('{"step": 4, "exam')  # a line cut short by a kill
     assert read_train_log(out) == rows
+    (out / "train_log.jsonl").unlink()  # a run from before the log: read from its last resume state
+    assert read_train_log(out) == rows
 
 
 def test_train_log_after_an_interrupted_run_has_each_step_once(tmp_path, tiny_tokenizer, monkeypatch):
@@ -502,3 +504,47 @@ def test_embedded_base_is_named_by_its_hub_id_with_its_gguf(tmp_path):
     assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in card and "license: apache-2.0" in card
     assert "Q4_1" in card and "SmolLM2-135M-Instruct.Q4_1.gguf" in card and '"pos/n-000064"' in card
     assert "| lr | 0.0001 |" in card
+
+
+@pytest.mark.slow
+def test_embedded_adapter_loads_with_plain_peft(tmp_path):
+    """A head trained on the embedded SmolLM2-135M names its hub id and GGUF, and plain PEFT on the
+    converted model gives likra's logits."""
+    from conftest import write_quiz
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import likra
+    from likra.embedded import record
+    from likra.models import attach_adapters, load_base, resolve_model_path
+
+    quiz = write_quiz(tmp_path / "quiz.jsonl", n=16)
+    (saved,) = likra.train(model="smollm2-135m", pool=f"jsonl:{quiz}", role="negative", examples=16,
+                           out=str(tmp_path / "neg"), quiet=True)
+    assert json.loads((saved / "adapter_config.json").read_text())["base_model_name_or_path"] == \
+        "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert json.loads((saved / "likra.json").read_text())["base_model"] == record("smollm2-135m")
+    assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in (saved / "README.md").read_text()
+    path = resolve_model_path("smollm2-135m")
+    ids = torch.tensor([AutoTokenizer.from_pretrained(path)("Question: Which gas do plants take in?\nAnswer: oxygen")["input_ids"]])
+    plain = _logits(PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(path), str(saved)).eval(), ids)
+    ours = _logits(attach_adapters(load_base("smollm2-135m", device="cpu"), {"neg": str(saved)}), ids)
+    assert torch.allclose(plain, ours, atol=1e-4)
+
+
+def test_baseline_writes_the_heads_train_log(tmp_path, tiny_tokenizer):
+    pytest.importorskip("trl")
+    from conftest import save_tiny_model, write_quiz
+
+    from likra.cli import main
+    from likra.training import read_train_log
+
+    model = save_tiny_model(tmp_path / "model", tiny_tokenizer)
+    quiz = write_quiz(tmp_path / "quiz.jsonl", n=16, gold=lambda i: i % 4)
+    assert main(["train", "--method", "kto", "--model", str(model), "--pool", f"jsonl:{quiz}", "--lr", "0.01",
+                 "--out", str(tmp_path / "kto"), "--quiet"]) == 0
+    rows = read_train_log(tmp_path / "kto")
+    assert [r["step"] for r in rows] == [1, 2, 3, 4] and [r["examples"] for r in rows] == [4, 8, 12, 16]  # 2 rows a question
+    assert all(r["lr"] == 0.01 and r["tokens"] > 0 and r["tokens_per_s"] > 0 for r in rows)
+    card = (tmp_path / "kto" / "n-000016" / "README.md").read_text()
+    assert "base_model: model" in card and "kto baseline adapter" in card

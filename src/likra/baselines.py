@@ -15,14 +15,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from dataclasses import asdict
 from pathlib import Path
 
 from .errors import ConfigError
 from .io import atomic_dir, write_json
 from .negatives import negative_pairs, positive_pairs
-from .provenance import versions
-from .training import RunInfo, TrainConfig, checkpoint_sizes, default_targets
+from .training import TRAIN_LOG, RunInfo, TrainConfig, adapter_meta, checkpoint_sizes, default_targets, make_portable
 
 METHODS = ("dpo", "kto", "kto-rejected")
 
@@ -71,15 +71,29 @@ def train_baseline(base, tokenizer, items, method: str, out: str | os.PathLike, 
                   lr_scheduler_type="constant", num_train_epochs=config.epochs, weight_decay=config.weight_decay,
                   max_grad_norm=config.max_grad_norm or 0.0, logging_steps=1, save_strategy="no", report_to=[],
                   seed=info.seed, disable_tqdm=not progress, use_cpu=not base.device.type == "cuda",
-                  max_length=config.max_length, bf16=config.bf16,
+                  max_length=config.max_length, bf16=config.bf16, include_num_input_tokens_seen="non_padding",
                   gradient_checkpointing=False)  # TRL turns it on by default; the heads do not recompute either
     saved: list[Path] = []
+    log = (out / TRAIN_LOG).open("w")  # no resume here: a run starts its log afresh
+    clock = {"t": time.time(), "tokens": 0, "t0": time.time()}
 
     class CurveCheckpoints(TrainerCallback):
         def on_step_end(self, args, state, control, model=None, **kwargs):
             n = at_step.get(state.global_step)
             if n is not None:
                 saved.append(_save(model, out, n, info))
+
+        def on_log(self, args, state, control, logs=None, **kwargs):  # every step (logging_steps=1): the heads' log format
+            if not logs or "loss" not in logs:
+                return
+            now, tokens = time.time(), int(getattr(state, "num_input_tokens_seen", 0) or 0)
+            row = {"step": state.global_step, "examples": min(-(-state.global_step * config.batch_size // per_q), n_q),
+                   "loss": logs["loss"], "lr": logs.get("learning_rate"), "tokens": tokens - clock["tokens"],
+                   "tokens_per_s": round((tokens - clock["tokens"]) / max(now - clock["t"], 1e-9), 1),
+                   "elapsed_s": round(now - clock["t0"], 4)}
+            clock.update(t=now, tokens=tokens)
+            log.write(json.dumps(row) + "\n")
+            log.flush()
 
     if method == "dpo":
         trainer_cls, args = DPOTrainer, DPOConfig(**common)
@@ -94,7 +108,10 @@ def train_baseline(base, tokenizer, items, method: str, out: str | os.PathLike, 
 
     trainer = InOrder(model=base, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
                       peft_config=lora, callbacks=[CurveCheckpoints()])
-    trainer.train()
+    try:
+        trainer.train()
+    finally:
+        log.close()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     (out / "run.json").write_text(json.dumps({**asdict(info), "checkpoints": sizes, "steps": trainer.state.global_step,
                                                "final_loss": losses[-1] if losses else None}, indent=1))
@@ -105,6 +122,8 @@ def train_baseline(base, tokenizer, items, method: str, out: str | os.PathLike, 
 def _save(model, out: Path, n: int, info: RunInfo) -> Path:
     def write(tmp: Path) -> None:
         model.save_pretrained(tmp)
-        write_json(tmp / "likra.json", {**asdict(info), "n": n, "versions": versions()})
+        meta = adapter_meta(info, n)
+        write_json(tmp / "likra.json", meta)
+        make_portable(tmp, meta, out / f"n-{n:06d}")
 
     return atomic_dir(out / f"n-{n:06d}", write)

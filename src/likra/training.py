@@ -463,7 +463,8 @@ def read_train_log(run_dir: str | os.PathLike) -> list[dict]:
     elif (run_dir / "state.json").exists():
         state = json.loads((run_dir / "state.json").read_text())
         saved = torch.load(run_dir / state["dir"] / "state.pt", weights_only=True, map_location="cpu")
-        lr = json.loads((run_dir / "run.json").read_text())["config"]["lr"] if (run_dir / "run.json").exists() else None
+        meta = next((m for m in [run_dir / "run.json", *sorted(run_dir.glob("n-*/likra.json"))] if m.exists()), None)
+        lr = json.loads(meta.read_text()).get("config", {}).get("lr") if meta else None
         rows = [_log_row(h, lr) for h in saved["history"]]
     return [r for r in rows if upto is None or r["examples"] <= upto]
 
