@@ -159,7 +159,11 @@ def lm_eval_tasks(folder: Path) -> Path:
     ("rel_gen", ",negative=/nonexistent", ["negative=/nonexistent", "no such folder"]),
     ("rel_gen", ",positiv=/x,negativ=/y", ["unknown key(s) ['negativ', 'positiv']", "positive, negative"]),
 ])
-def test_lm_eval_refusals_are_one_line(world, tmp_path, capsys, task, model_args, names):
+def test_lm_eval_refusals_are_one_line(world, tmp_path, capsys, monkeypatch, task, model_args, names):
+    import logging
+
+    # lm-eval adds a stream handler once per process; one left by an earlier test writes to a closed capture
+    monkeypatch.setattr(logging.getLogger("lm_eval"), "handlers", [])
     tasks = lm_eval_tasks(tmp_path / "tasks")
     with pytest.raises(SystemExit) as e:
         main(["lm-eval", "run", "--model", "likra", "--model_args", f"pretrained={world.model}{model_args}",
@@ -330,7 +334,7 @@ def test_a_full_disk_at_every_write_of_eval(world, tmp_path, monkeypatch, capsys
         assert main(eval_args(world, out, *heads)) == 0, f"rerun after a full disk at write {k}"
         got = json.loads((out / "results.json").read_text())
         assert got["metrics"] == want["metrics"] and got["rules"] == want["rules"]
-        assert ScoreTable.load(out / "scores.parquet").rows() == ScoreTable.load(tmp_path / "clean" / "scores.parquet").rows()
+        assert list(ScoreTable.load(out / "scores.parquet").rows()) == list(ScoreTable.load(tmp_path / "clean" / "scores.parquet").rows())
 
 
 def adapters(folder: Path) -> dict[str, dict]:
@@ -411,7 +415,7 @@ def wait_for(path: Path, proc: subprocess.Popen, seconds: float = 300) -> None:
 def tables(folder: Path) -> dict[str, list]:
     from likra.scoring.table import ScoreTable
 
-    return {p.name: ScoreTable.load(p).rows() for p in sorted(folder.rglob("tables/*.parquet"))}
+    return {p.name: list(ScoreTable.load(p).rows()) for p in sorted(folder.rglob("tables/*.parquet"))}
 
 
 def test_kill_9_of_a_curve_then_rerun_equals_an_uninterrupted_curve(world, tmp_path, monkeypatch, capsys):

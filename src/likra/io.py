@@ -138,13 +138,16 @@ def atomic_dir(final: str | os.PathLike, write: Callable[[Path], None]) -> Path:
 
 
 def clean_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
-    """Remove temporaries (``.NAME.tmp-PID``) left by processes that are gone."""
+    """Remove temporaries (``.NAME.tmp-PID``) left by processes that are gone, at any depth (a killed
+    curve leaves its half-written table in ``run0/tables/``)."""
     removed = []
     folder = Path(folder)
     if not folder.is_dir():
         return removed
-    for p in folder.glob(".*.tmp-*"):
+    for p in sorted(folder.rglob(".*.tmp-*")):
         pid = p.name.rsplit("-", 1)[-1]
+        if any(q in removed for q in p.parents):
+            continue  # inside a temporary folder already removed
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
             removed.append(p)
