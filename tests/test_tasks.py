@@ -651,3 +651,43 @@ def test_pool_arc_excludes_challenge_test_and_its_duplicates():
 def test_pool_arc_notest_excludes_both_test_splits():
     pool = load_pool("arc-notest", data_dir=DATA)
     assert [d.id for _, d in pool] == ["AET_1", "AET_3", "AED_1", "ACTR_1", "ACTR_2", "ACTR_3", "ACTR_4", "ACTR_5", "ACTR_6", "ACD_1"]
+
+
+# --------------------------------------------------------------------------------------------
+# 5. byte-order marks, empty files, the --skip-invalid summary (issue 16, case 15)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("task, rel", [
+    ("arc_challenge", ARC_TEST), ("mmlu_anatomy", MMLU_TEST), ("truthfulqa_mc1", TQA), ("winogrande", WINO_DEV),
+])
+def test_a_utf8_bom_is_stripped(tmp_path, task, rel):
+    """Spreadsheet programs start UTF-8 files with a BOM: the same items with or without it."""
+    plain = load_items(task, data_dir=DATA).items
+    (tmp_path / rel).parent.mkdir(parents=True)
+    (tmp_path / rel).write_bytes(b"\xef\xbb\xbf" + (DATA / rel).read_bytes())
+    assert load_items(task, data_dir=tmp_path).items == plain
+
+
+@pytest.mark.parametrize("content", [b"", b"\n \n", b"\xef\xbb\xbf\n"])
+def test_an_empty_file_is_named_as_empty(tmp_path, content):
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(DataUnavailable, match=f"{path} is empty"):
+        load_items(f"jsonl:{path}")
+    with pytest.raises(DataUnavailable, match=f"{path} is empty"):  # --skip-invalid has nothing to skip either
+        load_items(f"jsonl:{path}", skip_invalid=True)
+
+
+def test_skip_summary_counts_each_reason_and_gives_examples(tmp_path):
+    rows = [json.dumps({"id": f"j{i}", "question": f"Q{i}?", "choices": ["yes", "no"], "answer": i}) for i in range(7)]
+    rows.append("not json")
+    path = write(tmp_path, "my.jsonl", rows)
+    ti = load_items(f"jsonl:{path}", skip_invalid=True)
+    assert ti.n_skipped == 6 and [it.id for it in ti.items] == ["j0", "j1"]
+    assert ti.skip_summary.splitlines() == [
+        "skipped 6 invalid rows (--skip-invalid), for 2 reasons:",
+        f"  5 x field 'answer': gold index 2 is not in 0..1 (at {path}:3, {path}:4, {path}:5 and 2 more)",
+        f"  1 x field '(json)': not valid JSON (Expecting value) (at {path}:8)",
+    ]
+    assert ti.sources[0] == f"{path}, line 3, field 'answer': gold index 2 is not in 0..1"
