@@ -259,6 +259,13 @@ def test_a_curve_table_keeps_the_skipped_lines(world, tmp_path):
         assert ScoreTable.load(table).meta["skipped_rows"] == [f"{bad}, line 21, field 'choices': option 'a' appears twice"]
 
 
+def test_a_yaml_tag_in_eval_config_is_refused_unrun(tmp_path, capsys):
+    cfg = tmp_path / "eval.yaml"
+    cfg.write_text(f"task: !!python/object/apply:os.mkdir ['{tmp_path / 'RAN'}']\n")
+    error_line(["eval", "--config", str(cfg), "--out", str(tmp_path / "o")], capsys, cfg, "not valid YAML")
+    assert not (tmp_path / "RAN").exists()
+
+
 def test_train_on_a_used_folder_names_the_setting_that_differs(world, capsys):
     before = sorted(p.name for p in world.pos.iterdir())
     error_line(["train", "--model", str(world.model), "--pool", f"jsonl:{world.quiz}", "--role", "positive", "--lr", "0.001",
@@ -418,11 +425,33 @@ def tables(folder: Path) -> dict[str, list]:
     return {p.name: list(ScoreTable.load(p).rows()) for p in sorted(folder.rglob("tables/*.parquet"))}
 
 
+def curve_args(w, out: Path) -> list[str]:
+    return ["curve", "--model", str(w.model), "--task", f"jsonl:{w.quiz}", "--positive", str(w.pos), "--negative", str(w.neg),
+            "--out", str(out), "--quiet"]
+
+
+def test_a_full_disk_at_every_write_of_curve(world, tmp_path, monkeypatch, capsys):
+    """The issue's case: a 0-byte curve.json that the next run could not parse."""
+    from likra.experiments import curve_accuracies
+
+    clean = Faults()
+    assert run_with(monkeypatch, clean, curve_args(world, tmp_path / "clean")) == 0
+    want, want_acc = tables(tmp_path / "clean"), curve_accuracies(tmp_path / "clean" / "run0")
+    capsys.readouterr()
+    for k in range(1, len(clean.calls) + 1):
+        out = tmp_path / f"k{k}"
+        assert run_with(monkeypatch, Faults(k), curve_args(world, out)) == 2, f"write {k}"
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "No space left on device" in err and str(out) in err
+        check_trustworthy(out)
+        assert main(curve_args(world, out)) == 0, f"rerun after a full disk at write {k}"
+        assert tables(out) == want and curve_accuracies(out / "run0") == want_acc, f"full disk at write {k}"
+
+
 def test_kill_9_of_a_curve_then_rerun_equals_an_uninterrupted_curve(world, tmp_path, monkeypatch, capsys):
     from likra.experiments import curve_accuracies
 
-    args = lambda out: ["curve", "--model", str(world.model), "--task", f"jsonl:{world.quiz}", "--positive", str(world.pos),
-                        "--negative", str(world.neg), "--out", str(out), "--quiet"]
+    args = lambda out: curve_args(world, out)
     clean = Faults()
     assert run_with(monkeypatch, clean, args(tmp_path / "clean")) == 0
     want, want_acc = tables(tmp_path / "clean"), curve_accuracies(tmp_path / "clean" / "run0")
