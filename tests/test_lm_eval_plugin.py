@@ -79,3 +79,14 @@ def test_lm_eval_command_line_runs_the_plugin(tmp_path, tiny_likra, data_dir):
           "--tasks", "ref_arc_easy", "--include_path", str(tasks), "--limit", "5", "--output_path", str(out)])
     results = [json.loads(p.read_text()) for p in out.rglob("results*.json")]
     assert results and "ref_arc_easy" in results[0]["results"]
+
+
+def test_entry_point_names_the_plugin():
+    """lm-eval releases after 0.4.13 find model types in the ``lm_eval.models`` entry-point group
+    (0.4.13 itself does not look: ``likra lm-eval`` registers the model there)."""
+    from importlib.metadata import entry_points
+
+    from likra.lm_eval_plugin import LikraLM
+
+    (ep,) = [ep for ep in entry_points(group="lm_eval.models") if ep.name == "likra"]
+    assert ep.value == "likra.lm_eval_plugin:LikraLM" and ep.load() is LikraLM
