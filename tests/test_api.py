@@ -76,3 +76,68 @@ def test_an_empty_continuation_is_an_error_naming_the_row(heads):
                 n_chars=(0, 0))
     with pytest.raises(InputRefused, match="item 'wino-7', option 0: the continuation '' has no characters"):
         lm.scorer.score([item], ["base"], progress=False)
+
+
+def test_score_batch_is_score_one_by_one(heads):
+    """Many questions in one engine call (packed together, batched) give each question's own scores."""
+    model_dir, pos, neg = heads
+    lm = LikraModel.from_pretrained(str(model_dir), positive=str(pos), negative=str(neg), weight=0.7)
+    questions = [f"Which gas {i} do plants take in?" for i in range(7)] + ["What falls from clouds?"]
+    options = [[f"carbon dioxide {i}", "oxygen", "water"][: 2 + i % 2] for i in range(7)] + [["rain", "snow", "erosion", "sun"]]
+    calls = []
+    real = lm.scorer.score
+    lm.scorer.score = lambda *a, **k: calls.append(1) or real(*a, **k)
+    batch = lm.score_batch(questions, options)
+    assert len(calls) == 1 and len(batch) == len(questions)
+    lm.scorer.score = real
+    for q, opts, b in zip(questions, options, batch):
+        one = lm.score(q, opts)
+        assert b.options == opts and b.choice == one.choice
+        assert b.scores == pytest.approx(one.scores, abs=1e-5)
+        assert b.probabilities == pytest.approx(one.probabilities, abs=1e-5)
+        for h in one.loglik:
+            assert b.loglik[h] == pytest.approx(one.loglik[h], abs=1e-5)
+    assert lm.score_batch([], []) == []
+    from likra.errors import InputRefused
+
+    with pytest.raises(InputRefused, match="question 1: options: give at least two options"):
+        lm.score_batch(["a?", "b?"], [["x", "y"], ["z"]])
+    with pytest.raises(InputRefused, match="2 questions, 1 lists of options"):
+        lm.score_batch(["a?", "b?"], [["x", "y"]])
+
+
+def test_python_train_is_the_train_command(heads, tmp_path):
+    """``likra.train`` takes the command's options and makes the command's adapters, and its folder is
+    the command's own (the command resumes it: nothing left to train)."""
+    import likra
+    from likra.errors import ConfigError
+
+    model_dir, pos, _ = heads
+    quiz = model_dir.parent / "quiz.jsonl"
+    saved = likra.train(model=str(model_dir), pool=f"jsonl:{quiz}", role="positive", lr=0.01, out=str(tmp_path / "p"),
+                        quiet=True)
+    assert [p.name for p in saved] == ["n-000016"]
+    from safetensors.torch import load_file
+
+    a, b = load_file(str(saved[0] / "adapter_model.safetensors")), load_file(str(pos / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+    assert main(["train", "--model", str(model_dir), "--pool", f"jsonl:{quiz}", "--head", "positive", "--lr", "0.01",
+                 "--out", str(tmp_path / "p"), "--quiet"]) == 0
+    with pytest.raises(ConfigError, match="unknown key 'learning_rate'; did you mean 'lr'"):
+        likra.train(pool=f"jsonl:{quiz}", role="positive", learning_rate=0.01, out=str(tmp_path / "q"))
+
+
+def _readme_python_api() -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Python API", 1)[1].split("\n## ", 1)[0]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.slow
+def test_readme_python_api_example_runs(tmp_path, monkeypatch, capsys):
+    """The README's Python API example, as written, on the embedded model (trains two heads on 16 questions)."""
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_readme_python_api(), "README.md (Python API)", "exec"), {})
+    assert (tmp_path / "runs").is_dir()

@@ -4,6 +4,7 @@
     lm = LikraModel.from_pretrained("smollm2-135m", positive="runs/pos/n-001024",
                                     negative="runs/neg/n-001024", weight=1.0)
     lm.score("Which gas do plants take in?", ["oxygen", "carbon dioxide"])
+    lm.score_batch(questions, options_lists)  # many questions, one engine call
 
 ``positive="base"`` makes it Base-Likra (negatives only). Scores are per-character
 ``L+ - w * L-``; probabilities are their softmax over the options at ``temperature``.
@@ -79,14 +80,31 @@ class LikraModel:
 
     def score(self, question: str, options: list[str]) -> LikraResult:
         """Per-character Likra scores of ``options`` as answers to ``question``, their softmax, the choice."""
-        check_question(question, options)
-        ctx = self.template.format(question=question)
-        item = Item(id="q", contexts=(ctx,) * len(options), continuations=tuple(" " + o for o in options),
-                    gold=0, n_chars=tuple(len(o) for o in options))
+        return self.score_batch([question], [options])[0]
+
+    def score_batch(self, questions: list[str], options_lists: list[list[str]]) -> list[LikraResult]:
+        """``score`` for many questions in one engine call: the engine packs and batches every
+        question's options together (shared prefixes once), which is much faster than a loop."""
+        if isinstance(questions, str) or len(questions) != len(options_lists):
+            raise InputRefused(f"give one list of options per question: {len(questions)} questions, "
+                               f"{len(options_lists)} lists of options")
+        for k, (q, opts) in enumerate(zip(questions, options_lists)):
+            try:
+                check_question(q, opts)
+            except InputRefused as err:
+                raise InputRefused(f"question {k}: {err}" if len(questions) > 1 else str(err)) from None
+        items = [Item(id=f"q{k}", contexts=(self.template.format(question=q),) * len(opts),
+                      continuations=tuple(" " + o for o in opts), gold=0, n_chars=tuple(len(o) for o in opts))
+                 for k, (q, opts) in enumerate(zip(questions, options_lists))]
+        if not items:
+            return []
         heads = list(dict.fromkeys([self.heads.positive, self.heads.negative]))
-        table = self.scorer.score([item], heads, progress=False)
+        table = self.scorer.score(items, heads, progress=False)
         scores, _ = rule_scores(table, "likra", self.weight, norm=True, heads=self.heads)
-        s = scores[0]
-        probs = softmax_probs([s], self.temperature)[0]
-        ll = {h: [r["loglik"] for r in table.rows() if r["head"] == h] for h in heads}
-        return LikraResult(list(options), [float(x) for x in s], [float(p) for p in probs], int(np.argmax(s)), ll)
+        probs = softmax_probs(scores, self.temperature)
+        ll: dict[str, dict[str, list[float]]] = {h: {} for h in heads}
+        for r in table.rows():
+            ll[r["head"]].setdefault(r["item_id"], []).append(r["loglik"])
+        return [LikraResult(list(opts), [float(x) for x in s], [float(x) for x in p], int(np.argmax(s)),
+                            {h: ll[h][it.id] for h in heads})
+                for it, opts, s, p in zip(items, options_lists, scores, probs)]
