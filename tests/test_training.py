@@ -548,3 +548,22 @@ def test_baseline_writes_the_heads_train_log(tmp_path, tiny_tokenizer):
     assert all(r["lr"] == 0.01 and r["tokens"] > 0 and r["tokens_per_s"] > 0 for r in rows)
     card = (tmp_path / "kto" / "n-000016" / "README.md").read_text()
     assert "base_model: model" in card and "kto baseline adapter" in card
+
+
+def test_chat_template_examples_are_what_the_scorer_scores():
+    """--chat-template in training: each example is the scorer's chat encoding of the same prompt and
+    answer (SmolLM2-Instruct's template), and the loss falls on the answer's tokens only."""
+    from likra.chat import chat_item
+    from likra.models import load_tokenizer
+    from likra.packing import Encoder
+
+    tok = load_tokenizer("smollm2-135m")
+    pairs = positive_pairs(make_items(4))
+    for p, ex in zip(pairs, encode_pairs(pairs, tok, 2048, chat_template=True)):
+        chat = chat_item(Item(id=p.question_id, contexts=(p.context,), continuations=(p.answer,), gold=0,
+                              n_chars=(len(p.answer.strip()),)), tok)
+        ctx, ans = Encoder(tok, move_whitespace=False).pair(chat.contexts[0], chat.continuations[0])
+        assert ex.input_ids == (ctx + ans)[:-1] and ex.targets == ans and ex.start == len(ctx) - 1
+        assert tok.decode(ans) == p.answer.strip() and "<|im_start|>assistant\n" in tok.decode(ex.input_ids)
+    plain = encode_pairs(pairs, tok, 2048)
+    assert all("<|im_start|>" not in tok.decode(ex.input_ids) for ex in plain)

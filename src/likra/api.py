@@ -58,14 +58,15 @@ def check_question(question: str, options: list[str]) -> None:
 
 class LikraModel:
     def __init__(self, model, tokenizer, weight: float = 1.0, temperature: float = 1.0,
-                 positive_head: str = "positive", template: str = DEFAULT_TEMPLATE):
-        self.scorer = Scorer(model, tokenizer)
+                 positive_head: str = "positive", template: str = DEFAULT_TEMPLATE, chat_template: bool = False):
+        self.scorer = Scorer(model, tokenizer, chat_template=chat_template)  # chat: heads trained with --chat-template
         self.weight, self.temperature, self.template = weight, temperature, template
         self.heads = Heads(base=BASE_HEAD, positive=positive_head, negative="negative")
 
     @classmethod
     def from_pretrained(cls, base: str, positive: str = "base", negative: str | None = None, weight: float = 1.0,
-                        temperature: float = 1.0, template: str = DEFAULT_TEMPLATE, dtype: str = "fp32") -> "LikraModel":
+                        temperature: float = 1.0, template: str = DEFAULT_TEMPLATE, dtype: str = "fp32",
+                        chat_template: bool = False) -> "LikraModel":
         from .io import torch_dtype
 
         if negative is None:
@@ -76,7 +77,7 @@ class LikraModel:
         lm = load_base(base, torch_dtype(dtype))
         model = attach_adapters(lm, adapters)
         return cls(model, load_tokenizer(base), weight, temperature,
-                   positive_head="positive" if positive != "base" else BASE_HEAD, template=template)
+                   positive_head="positive" if positive != "base" else BASE_HEAD, template=template, chat_template=chat_template)
 
     def score(self, question: str, options: list[str]) -> LikraResult:
         """Per-character Likra scores of ``options`` as answers to ``question``, their softmax, the choice."""

@@ -132,11 +132,20 @@ class Example:
     start: int  # input position whose output predicts the first answer token
 
 
-def encode_pairs(pairs: list[Pair], tokenizer, max_length: int) -> list[Example]:
-    enc = Encoder(tokenizer)
+def encode_pairs(pairs: list[Pair], tokenizer, max_length: int, chat_template: bool = False) -> list[Example]:
+    """Token ids of each (prompt, answer) pair, tokenised as the scorer tokenises an option, so that
+    a head learns exactly the tokens it is later scored on (``chat_template``: see likra.chat)."""
+    enc = Encoder(tokenizer, move_whitespace=not chat_template)
+    prompts: dict[str, str] = {}
     out = []
     for p in pairs:
-        ctx, ans = enc.pair(p.context, p.answer)
+        context, answer = p.context, p.answer
+        if chat_template:
+            from .chat import chat_prompt
+
+            context = prompts.get(context) or prompts.setdefault(context, chat_prompt(tokenizer, context.rstrip()))
+            answer = answer.lstrip()
+        ctx, ans = enc.pair(context, answer)
         full = (ctx + ans)[-(max_length + 1):]
         out.append(Example(full[:-1], ans, len(full) - 1 - len(ans)))
     return out
@@ -213,6 +222,8 @@ def uncompile_layers(layers: list) -> None:
 def _config_key(info: RunInfo, pairs: list[Pair]) -> str:
     # compiling the layers or the attention layout changes no result beyond float rounding: not part of the key
     cfg = {k: v for k, v in info.config.items() if k not in ("compile", "attention", "max_loss_ratio")}
+    if not cfg.get("chat_template"):  # added later: the plain prompt keeps the key it always had
+        cfg.pop("chat_template", None)
     h = hashlib.sha256(json.dumps({**asdict(info), "config": cfg, "n_pairs": len(pairs)}, sort_keys=True).encode())
     for p in pairs:
         h.update(f"{p.question_id}\x00{p.context}\x00{p.answer}\x01".encode())
@@ -251,7 +262,7 @@ def train_head(
     sizes = checkpoint_sizes(n_total, config.first_checkpoint)
     epoch_ends = [n_pairs * (e + 1) for e in range(config.epochs)]
     bounds = batch_bounds(n_total, config.batch_size, sorted(set(sizes) | set(epoch_ends)))
-    examples = encode_pairs(pairs, tokenizer, config.max_length)
+    examples = encode_pairs(pairs, tokenizer, config.max_length, config.chat_template)
 
     torch.manual_seed(info.seed)
     targets = config.target_modules or default_targets(base)
