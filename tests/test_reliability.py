@@ -158,7 +158,7 @@ def lm_eval_tasks(folder: Path) -> Path:
     ("rel_roll", "", ["task rel_roll", "loglikelihood_rolling", "multiple_choice"]),
     ("rel_gen", ",negative=/nonexistent", ["negative=/nonexistent", "no such folder"]),
     ("rel_gen", ",positiv=/x,negativ=/y", ["unknown key(s) ['negativ', 'positiv']", "positive, negative"]),
-])
+], ids=["generation", "rolling", "missing-negative", "misspelt-keys"])
 def test_lm_eval_refusals_are_one_line(world, tmp_path, capsys, monkeypatch, task, model_args, names):
     import logging
 
@@ -191,7 +191,6 @@ def _empty(content: bytes, task: str, rel: str, *names: str):
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_bytes(content)
         return (task if task else f"jsonl:{f}"), f, *names
-    make.__name__ = f"{rel}:{content[:6]!r}"
     return make
 
 
@@ -203,7 +202,7 @@ def _empty(content: bytes, task: str, rel: str, *names: str):
     _empty(b"[]", "truthfulqa_mc1", "truthfulqa/mc_task.json", "empty list"),
     _empty('{"question": "Q?"}\n'.encode("utf-16"), "", "utf16.jsonl", "UTF-16", "save it as UTF-8"),
     _wino,
-], ids=lambda f: f.__name__)
+], ids=["empty-jsonl", "blank-lines", "bom-only", "empty-mmlu-csv", "empty-truthfulqa-list", "utf16", "winogrande-blank-last"])
 def test_a_bad_data_file_is_one_line_naming_it(world, tmp_path, capsys, make):
     task, *names = make(tmp_path)
     error_line(["eval", "--model", str(world.model), "--task", task, "--data-dir", str(tmp_path), "--out",
