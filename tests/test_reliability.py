@@ -239,7 +239,7 @@ def test_skip_invalid_reports_every_reason_and_keeps_the_lines(world, tmp_path, 
     err = capsys.readouterr().err
     assert "skipped 6 invalid rows (--skip-invalid), for 3 reasons:" in err
     assert f"4 x field 'answer': gold index 9 is not in 0..3 (at {bad}:2, {bad}:3, {bad}:4 and 1 more)" in err
-    assert f"1 x field '(json)'" in err and f"{bad}:6" in err and f"1 x field 'choices'" in err and f"{bad}:8" in err
+    assert "1 x field '(json)'" in err and f"{bad}:6" in err and "1 x field 'choices'" in err and f"{bad}:8" in err
     assert "pass --skip-invalid" not in err
     res = json.loads((tmp_path / "ev" / "results.json").read_text())
     assert res["n_skipped_rows"] == 6 and res["n_items"] == 2
@@ -351,7 +351,6 @@ def adapters(folder: Path) -> dict[str, dict]:
 
 def test_a_full_disk_at_every_write_of_train(world, tmp_path, monkeypatch, capsys):
     import torch
-
     from conftest import write_quiz
 
     quiz = write_quiz(tmp_path / "q.jsonl", n=18)  # adapters n-000016 and n-000018

@@ -24,7 +24,13 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
 from .errors import ConfigError, LikraError
-from .models import BASE_HEAD, attach_adapters, check_adapter_folder, load_base, load_tokenizer
+from .models import (
+    BASE_HEAD,
+    attach_adapters,
+    check_adapter_folder,
+    load_base,
+    load_tokenizer,
+)
 from .rules import RULES
 from .scoring.engine import Scorer
 from .tasks.base import Item

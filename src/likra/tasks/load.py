@@ -52,8 +52,9 @@ def skip_summary(errors: list[DataError], examples: int = 3) -> str:
     by_reason: dict[tuple[str, str], list[DataError]] = {}
     for e in errors:
         by_reason.setdefault((e.field, _reason(e.problem)), []).append(e)
-    lines = [f"skipped {len(errors)} invalid row{'s' * (len(errors) != 1)} (--skip-invalid), "
-             f"for {len(by_reason)} reason{'s' * (len(by_reason) != 1)}:"]
+    head = (f"skipped {len(errors)} invalid row{'s' * (len(errors) != 1)} (--skip-invalid), "
+            f"for {len(by_reason)} reason{'s' * (len(by_reason) != 1)}:")
+    lines = [head]
     for (fld, _), errs in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
         where = ", ".join(f"{e.source}:{e.line}" if e.line is not None else e.source for e in errs[:examples])
         more = f" and {len(errs) - examples} more" if len(errs) > examples else ""
