@@ -90,3 +90,29 @@ def test_entry_point_names_the_plugin():
 
     (ep,) = [ep for ep in entry_points(group="lm_eval.models") if ep.name == "likra"]
     assert ep.value == "likra.lm_eval_plugin:LikraLM" and ep.load() is LikraLM
+
+
+def test_plugin_chat_template_matches_likra_eval(tmp_path, tiny_likra, data_dir):
+    """chat_template=true in --model_args scores what likra eval --chat-template scores."""
+    from likra.errors import ConfigError
+    from likra.lm_eval_plugin import LikraLM
+    from likra.parity import run_lmeval
+    from likra.rules import Heads, rule_scores
+    from likra.scoring.table import ScoreTable
+
+    model_dir, heads = tiny_likra
+    (model_dir / "chat_template.jinja").write_text(
+        "{% for m in messages %}<u> {{ m['content'] }} </u>\n{% endfor %}{% if add_generation_prompt %}<a>\n{% endif %}")
+    lm = LikraLM(pretrained=str(model_dir), negative=str(heads["negative"]), chat_template="true")
+    scores, _, _ = run_lmeval(lm, "arc_challenge", data_dir, shots=2, limit=6)
+    assert main(["eval", "--model", str(model_dir), "--task", "arc_challenge", "--shots", "2", "--limit", "6", "--chat-template",
+                 "--data-dir", str(data_dir), "--head", f"negative={heads['negative']}", "--out", str(tmp_path / "ev"), "--quiet"]) == 0
+    table = ScoreTable.load(tmp_path / "ev" / "scores.parquet")
+    ours, _ = rule_scores(table, "likra", 1.0, norm=False, heads=Heads(positive="base", negative="negative"))
+    for a, b in zip(ours, scores):
+        assert max(abs(x - y) for x, y in zip(a, b)) < 1e-4
+    plain, _, _ = run_lmeval(LikraLM(pretrained=str(model_dir), negative=str(heads["negative"])), "arc_challenge", data_dir,
+                             shots=2, limit=6)
+    assert max(abs(x - y) for a, b in zip(plain, scores) for x, y in zip(a, b)) > 1e-3  # the template changed the scores
+    with pytest.raises(ConfigError, match="chat_template=maybe"):
+        LikraLM(pretrained=str(model_dir), negative=str(heads["negative"]), chat_template="maybe")

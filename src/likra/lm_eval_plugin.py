@@ -56,16 +56,19 @@ def _refuse(kind: str, requests) -> NotSupported:
 @register_model("likra")
 class LikraLM(LM):
     def __init__(self, pretrained: str = "smollm2-135m", positive: str = "base", negative: str | None = None,
-                 weight: float = 1.0, dtype: str = "fp32", batch_tokens: int = 1024, **kwargs):
+                 weight: float = 1.0, dtype: str = "fp32", batch_tokens: int = 1024, chat_template: bool | str = False,
+                 **kwargs):
         """``positive``: an adapter folder, or "base" (Base-Likra); ``negative``: an adapter folder, or
-        None to score the positive head alone (SFT, or the base model). lm-eval's own keyword
-        arguments (batch_size, device, ...) are accepted and ignored: likra batches by tokens."""
+        None to score the positive head alone (SFT, or the base model); ``chat_template=true``: each
+        context as the user turn of the model's template, as ``likra eval --chat-template`` (use it
+        instead of lm-eval's --apply_chat_template). lm-eval's own keyword arguments (batch_size,
+        device, ...) are accepted and ignored: likra batches by tokens."""
         from .io import torch_dtype
 
         unknown = sorted(set(kwargs) - LM_EVAL_ARGS)
         if unknown:
             raise ConfigError(f"--model_args: unknown key(s) {unknown}; likra knows pretrained, positive, negative, "
-                              f"weight, dtype, batch_tokens (and lm-eval's {', '.join(sorted(LM_EVAL_ARGS))})")
+                              f"weight, dtype, batch_tokens, chat_template (and lm-eval's {', '.join(sorted(LM_EVAL_ARGS))})")
         super().__init__()
         adapters = {}
         if positive and positive != "base":
@@ -76,7 +79,11 @@ class LikraLM(LM):
             check_adapter_folder(path, f"--model_args {key}={path}")
         base = load_base(pretrained, torch_dtype(dtype))
         model = attach_adapters(base, adapters) if adapters else base
-        self.scorer = Scorer(model, load_tokenizer(pretrained), batch_tokens=int(batch_tokens))
+        chat = str(chat_template).strip().lower()
+        if chat not in ("true", "false", "1", "0", "yes", "no"):
+            raise ConfigError(f"--model_args chat_template={chat_template}: give true or false")
+        self.scorer = Scorer(model, load_tokenizer(pretrained), batch_tokens=int(batch_tokens),
+                             chat_template=chat in ("true", "1", "yes"))
         self.positive = "positive" if "positive" in adapters else BASE_HEAD
         self.negative = "negative" if "negative" in adapters else None
         self.weight = float(weight)
