@@ -148,7 +148,7 @@ def main() -> None:
     reqs = requests_of(args.requests, args.data_dir)
     n_opts = sum(len(r["candidates"]) for r in reqs)
     print(f"# likra serve load test: {args.model}, {len(reqs)} ARC-Easy validation requests ({n_opts} candidates), "
-          f"{os.cpu_count()} CPUs, loopback, --max-batch-wait-ms {args.max_batch_wait_ms:g}", flush=True)
+          f"{os.cpu_count()} CPUs (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}), loopback, --max-batch-wait-ms {args.max_batch_wait_ms:g}", flush=True)
     print(f"{'setting':<22}{'reqs':>6}{'req/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}  mean batch", flush=True)
     alone = one_by_one(args, reqs)
     print(row("in-process, 1 by 1", len(reqs), sum(alone), alone, "1"), flush=True)
@@ -181,7 +181,10 @@ def main() -> None:
                       f"{mean_batch:.1f}"), flush=True)
     finally:
         server.terminate()
-        server.wait(30)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 if __name__ == "__main__":
