@@ -17,7 +17,9 @@ the first --limit questions of TruthfulQA MC1 and ARC-Easy test under the base m
 heads, and reports the option-level AUROC of -probability for "this candidate is wrong" (Likra,
 the positive head alone, the base model), each probability at the temperature fitted, as
 ``--calibrate-on`` fits it, on the first --calibrate questions of ARC-Easy validation, with a 95%
-percentile interval from resampling questions; and the precision and recall of the server's flag.
+percentile interval from resampling questions; beside it the same with 1/k alone (no model),
+and the within-question AUROC (a wrong candidate against its own question's correct one: free of
+the temperature and of k); and the precision and recall of the server's flag.
 """
 
 from __future__ import annotations
@@ -78,6 +80,18 @@ def row(label: str, n: int, seconds: float, lat: list[float], batch: str = "") -
     return f"{label:<22}{n:>6}{n / seconds:>10.2f}{p[0]:>9.0f}{p[1]:>9.0f}{p[2]:>9.0f}  {batch}"
 
 
+def uniform_auroc(ks: list[int], gold, samples: int) -> dict:
+    """The AUROC of the probability 1/k alone (no model): wrong candidates come more often from
+    questions with many candidates, whose every probability is smaller, so this is above 0.5 on
+    a task whose questions differ in k (TruthfulQA MC1); a model's AUROC means something beyond it."""
+    from likra.rules import auroc_wrong
+    from likra.stats import BOOTSTRAP_SEED
+
+    rng, probs = np.random.default_rng(BOOTSTRAP_SEED), [np.full(k, 1 / k) for k in ks]
+    boot = [auroc_wrong([probs[i] for i in b], gold[b]) for b in (rng.integers(0, len(gold), len(gold)) for _ in range(samples))]
+    return {"auroc": auroc_wrong(probs, gold), "ci95": [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))]}
+
+
 def detector(args) -> dict:
     import json
     from pathlib import Path
@@ -87,7 +101,7 @@ def detector(args) -> dict:
     from likra.scoring.engine import Scorer
     from likra.scoring.table import option_matrix
     from likra.serve import likely_wrong, question_item
-    from likra.stats import BOOTSTRAP_SEED
+    from likra.stats import BOOTSTRAP_SEED, bootstrap_interval
     from likra.tasks.load import load_docs, resolve_spec
 
     model = attach_adapters(load_base(args.model), {"positive": args.positive, "negative": args.negative})
@@ -114,8 +128,12 @@ def detector(args) -> dict:
             idx = [rng.integers(0, len(gold), len(gold)) for _ in range(args.samples)]
             boot = [auroc_wrong([probs[i] for i in b], gold[b]) for b in idx]
             res.update(questions=len(gold), candidates=int(sum(len(p) for p in probs)))
+            within = np.array([np.mean([(p[g] > p[o]) + 0.5 * (p[g] == p[o]) for o in range(len(p)) if o != g])
+                               for p, g in zip(probs, gold)])
             res[name] = {"auroc": auroc_wrong(probs, gold), "ci95": [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))],
+                         "within_question_auroc": float(within.mean()), "within_ci95": list(bootstrap_interval(within, args.samples)),
                          "accuracy": float(np.mean([np.argmax(s) == g for s, g in zip(scores, gold)]))}
+        res["uniform 1/k (no model)"] = uniform_auroc([len(x) for x in scores], gold, args.samples)
         plus, minus = (option_matrix(t, h) for h in ("positive", "negative"))
         probs = softmax_probs(rule_scores(t, "likra", 1.0)[0], temps["likra"])
         flag = [likely_wrong(p, lp / nc, ln / nc) for p, lp, ln, nc in zip(probs, plus.loglik, minus.loglik, plus.n_chars)]
