@@ -20,7 +20,8 @@ from .errors import ConfigError, InputRefused
 from .models import BASE_HEAD, attach_adapters, load_base, load_tokenizer
 from .rules import Heads, rule_scores, softmax_probs
 from .scoring.engine import Scorer
-from .tasks.base import Item
+from .tasks.base import Doc, Item, item_from_doc
+from .tasks.registry import jsonl_spec
 
 DEFAULT_TEMPLATE = "Question: {question}\nAnswer:"
 
@@ -54,6 +55,17 @@ def check_question(question: str, options: list[str]) -> None:
         if o.strip() in seen:
             raise InputRefused(f"options[{k}] repeats options[{seen[o.strip()]}] ({o!r}): give distinct options")
         seen[o.strip()] = k
+
+
+_FREE_FORM = jsonl_spec("question")  # a question of one's own: delimiter " ", no description
+
+
+def question_item(item_id: str, question: str, candidates: list[str], template: str = DEFAULT_TEMPLATE,
+                  gold: int = 0) -> Item:
+    """The item ``LikraModel.score`` scores: the template's prompt, each candidate after a space,
+    per-character normalisation by the candidate's length (built by the tasks' shared code). ``likra serve`` builds its items here too."""
+    return item_from_doc(Doc(id=item_id, text=template.format(question=question), choices=tuple(candidates), gold=gold),
+                         _FREE_FORM)
 
 
 class LikraModel:
@@ -94,9 +106,7 @@ class LikraModel:
                 check_question(q, opts)
             except InputRefused as err:
                 raise InputRefused(f"question {k}: {err}" if len(questions) > 1 else str(err)) from None
-        items = [Item(id=f"q{k}", contexts=(self.template.format(question=q),) * len(opts),
-                      continuations=tuple(" " + o for o in opts), gold=0, n_chars=tuple(len(o) for o in opts))
-                 for k, (q, opts) in enumerate(zip(questions, options_lists))]
+        items = [question_item(f"q{k}", q, list(opts), self.template) for k, (q, opts) in enumerate(zip(questions, options_lists))]
         if not items:
             return []
         heads = list(dict.fromkeys([self.heads.positive, self.heads.negative]))

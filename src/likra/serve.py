@@ -26,21 +26,18 @@ from typing import Annotated, Any
 
 import numpy as np
 
-from .api import DEFAULT_TEMPLATE
+from .api import DEFAULT_TEMPLATE, question_item
 from .command import Common, command, option
 from .errors import ConfigError, InputRefused, LikraError
 from .io import per_char
 from .models import BASE_HEAD
 from .rules import Heads, fit_temperature, get_rule, rule_heads, rule_scores, softmax_probs
 from .scoring.table import option_matrix
-from .tasks.base import Doc, Item, item_from_doc
-from .tasks.registry import jsonl_spec
 
 FLAG_RULE = ("probability below 1/k (k candidates) and a per-character log-likelihood under the negative head "
              "above the positive head's")
 PLAIN = {"extra_forbidden": "unknown field", "string_pattern_mismatch": "is empty (only spaces)",
          "string_too_short": "is empty", "missing": "is required"}
-_SPEC = jsonl_spec("serve")  # a free-form question: delimiter " ", no description, as LikraModel.score builds it
 
 
 @dataclass
@@ -59,14 +56,6 @@ class ServeOptions(Common):
     max_chars: int = option(2000, "longest question or candidate, in characters")
     queue_size: int = option(64, "most requests waiting; more get 503")
     dtype: str = option("fp32", "model dtype (fp32, bf16, fp16)")
-
-
-def question_item(item_id: str, question: str, candidates: list[str], template: str = DEFAULT_TEMPLATE,
-                  gold: int = 0) -> Item:
-    """The item ``LikraModel.score`` scores: the template's prompt, each candidate after a space,
-    per-character normalisation by the candidate's length (built by the tasks' shared code)."""
-    return item_from_doc(Doc(id=item_id, text=template.format(question=question), choices=tuple(candidates), gold=gold),
-                         _SPEC)
 
 
 def likely_wrong(probs: np.ndarray, per_char_positive: np.ndarray, per_char_negative: np.ndarray) -> np.ndarray:
