@@ -123,6 +123,7 @@ def max_diff(a: dict, b: dict) -> float:
 
 
 def main() -> None:
+    global MODEL
     p = argparse.ArgumentParser()
     p.add_argument("--data-dir", default=os.environ.get("LIKRA_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data")))
     p.add_argument("--model", default=MODEL, help="embedded name or model folder (default: %(default)s)")
@@ -136,7 +137,6 @@ def main() -> None:
     p.add_argument("--bf16", action="store_true", help="measure bf16 even on a CPU without bf16 matrix units")
     p.add_argument("--whole-process-only", action="store_true", help="only the whole-process comparison and the start-up")
     args = p.parse_args()
-    global MODEL
     MODEL = args.model
     if args.worker:
         print(json.dumps(worker(args.worker, args.shots, args.limit, args.dtype, args.data_dir)))
