@@ -154,6 +154,7 @@ def matmul_gflop_per_step(data_dir: str, pool: str, n: int) -> tuple[float, floa
 
 
 def main() -> None:
+    global MODEL
     p = argparse.ArgumentParser()
     p.add_argument("--data-dir", default=os.environ.get("LIKRA_DATA_DIR", str(Path(__file__).resolve().parents[2] / "shared" / "data")))
     p.add_argument("--model", default=MODEL, help="embedded name or model folder (default: %(default)s)")
@@ -164,7 +165,6 @@ def main() -> None:
     p.add_argument("--worker", default=None)
     p.add_argument("--flops", action="store_true", help="only print each engine's matrix-product GFLOP per step")
     args = p.parse_args()
-    global MODEL
     MODEL = args.model
     if args.flops:
         ours, theirs = matmul_gflop_per_step(args.data_dir, args.pool, args.n)
