@@ -147,7 +147,10 @@ def test_reproduce_small_preset_writes_report(tmp_path, tiny_model_dir, quiz, ca
     assert "## Learning curve" in md and "## Weight sweep" in md and "## Likelihood mass" in md
     assert "likra train --model" in md
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 4  # curve, two sweeps, mass
+    assert html.count("data:image/png;base64,") == 5  # curve, the heads' training loss, two sweeps, mass
+    assert "## Learning curve" in md and "Training loss of the heads" in md
+    logged = [json.loads(x) for x in (out / "curve" / "run1" / "train_log-negative.jsonl").read_text().splitlines()]
+    assert [r["examples"] for r in logged] == [8, 16]  # the head's own log, copied beside the curve
     # a rerun resumes: nothing is trained or scored again, the report is rewritten
     tables = sorted((out / "curve" / "run0" / "tables").glob("*.parquet"))
     stamps = [p.stat().st_mtime_ns for p in tables]
@@ -180,7 +183,7 @@ def test_reproduce_small_preset_writes_report(tmp_path, tiny_model_dir, quiz, ca
     for width in (1280, 800):  # a laptop and a narrow window
         page = inspect_page(out / "report.html", width, 900)
         assert page["stars"] == page["backticks"] == page["headings_hash"] == page["stray_li"] == 0, page["text"][:2000]
-        assert len(page["images"]) == 4 and all(i["loaded"] and i["right"] <= width for i in page["images"])
+        assert len(page["images"]) == 5 and all(i["loaded"] and i["right"] <= width for i in page["images"])
         assert page["wide"] == [] and page["scroll_width"] <= width, page["wide"]
         assert "Likra beats SFT here" in page["text"]
 

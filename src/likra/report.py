@@ -112,6 +112,13 @@ def _curve_section(folder: Path, run_dir: Path) -> list[str]:
                "of questions), exact McNemar p Holm-corrected over all comparisons of the run (4 per n). Step test: the "
                "largest gain between consecutive points, Holm over the consecutive gains, and its share of the whole rise "
                "(step-like when the gain is significant and the share's interval lies above one half).", ""] + _comparison_lines(runs) + [""]
+    logs = {f"{r.name} {role}": [json.loads(x) for x in (r / f"train_log-{role}.jsonl").read_text().splitlines() if x]
+            for r in runs for role in ("positive", "negative") if (r / f"train_log-{role}.jsonl").exists()}
+    if logs:
+        from .experiments.train import plot_train_logs
+
+        plot_train_logs(logs, folder / "loss.png", f"Training loss of the heads ({rel})")
+        md += _figure(f"Training loss of the heads ({rel})", folder / "loss.png", run_dir)
     md += _command_lines(folder, run_dir)
     sweep_json = folder / "sweep-likra.json"
     if sweep_json.exists():

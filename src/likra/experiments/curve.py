@@ -70,8 +70,20 @@ def score_curve(o: CurveOptions, positive_run: str, negative_run: str, out: str 
     if any(not p.exists() for p in tables):
         items = o.items(o.task, o.data_dir).items
     score_missing(o.model, o.task, o, items, tables, progress=not o.quiet)
+    _keep_train_logs(out, {"positive": positive_run, "negative": negative_run})
     write_json(out / "curve.json", {**wanted, **runs, "points": sorted(set(scored_points(out)) | {0, *points})})
     return out
+
+
+def _keep_train_logs(out: Path, runs: dict[str, str]) -> None:
+    """A copy of each head's training log beside the curve (adapters are not kept; the logs are small)."""
+    from ..io import atomic_write
+    from ..training import read_train_log
+
+    for role, run in runs.items():
+        rows = read_train_log(run)
+        if rows:
+            atomic_write(out / f"train_log-{role}.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def _from_tables(out: Path, runs: dict) -> Path:

@@ -4,6 +4,7 @@ learning curve of adapters (``n-000016``, ``n-000032``, ... and the end) in one 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,30 @@ class TrainOptions(TrainConfig, Writes):
 
     def hyperparameters(self) -> TrainConfig:
         return TrainConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(TrainConfig)})
+
+
+def plot_train_logs(logs: dict[str, list[dict]], path: str | os.PathLike, title: str) -> Path:
+    """Training loss against examples seen, one line per head (a trailing mean over 10 steps, the
+    per-step losses faint behind it): whether a head converged, stalled or diverged at a glance."""
+    import numpy as np
+
+    from . import figures
+
+    fig, ax = figures.axes()
+    ns: list[int] = []
+    for label, rows in logs.items():
+        seen = [r["examples"] for r in rows]
+        loss = np.array([r["loss"] for r in rows], dtype=float)
+        csum = np.concatenate([[0.0], np.cumsum(loss)])
+        k = np.arange(1, len(loss) + 1)
+        smooth = (csum[k] - csum[np.maximum(k - 10, 0)]) / np.minimum(k, 10)  # mean of the last (up to) 10 steps
+        drawn = figures.line(ax, seen, smooth, None, label, "-", None, seen + [0])
+        ax.plot([figures.x_of(n, seen + [0]) for n in seen], loss, color=drawn.get_color(), alpha=0.2, linewidth=0.6)
+        ns += seen
+    figures.n_axis(ax, sorted({n for n in ns if n & (n - 1) == 0} | {max(ns)}))
+    ax.set_xlabel("training examples seen (log scale)")
+    ax.set_ylabel("training loss (mean NLL of the answer tokens)")
+    return figures.finish(fig, ax, path, title, "Lines: mean of the last 10 steps; faint: each step's loss.")
 
 
 @command("train", "train a positive or negative LoRA head, saving a learning curve of adapters", TrainOptions)
