@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
-DEFAULT_MODEL = "smollm2-135m"  # the embedded model every command uses unless told otherwise
+from .defaults import DEFAULT_MODEL, __version__  # noqa: F401  (the package's constants)
 
 
 def train(**options: Any) -> list:

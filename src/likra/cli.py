@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import __version__
+from .defaults import __version__
 
 
 def main(argv: list[str] | None = None) -> int:

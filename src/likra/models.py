@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from . import DEFAULT_MODEL  # noqa: F401  (re-exported: where callers looked for it)
+from .defaults import DEFAULT_MODEL  # noqa: F401  (re-exported: where callers looked for it)
 from . import embedded
 from .embedded import EMBEDDED, ModelNotAvailable, cache_dir  # noqa: F401  (re-exported)
 from .errors import AdapterRefused, ConfigError

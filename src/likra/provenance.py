@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 
-from . import __version__
+from .defaults import __version__
 
 
 def versions() -> dict[str, str]:

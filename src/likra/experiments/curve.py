@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import DEFAULT_MODEL
+from ..defaults import DEFAULT_MODEL
 from ..command import Writes, command, option
 from ..errors import ConfigError, ResultMissing
 from ..io import write_json

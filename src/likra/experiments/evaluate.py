@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import DEFAULT_MODEL
+from ..defaults import DEFAULT_MODEL
 from ..command import Writes, command, option
 from ..errors import OutputRefused
 from ..io import write_json

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import DEFAULT_MODEL
+from ..defaults import DEFAULT_MODEL
 from ..command import Writes, command, option
 from ..errors import ConfigError
 from ..io import per_char, write_json

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import DEFAULT_MODEL
+from ..defaults import DEFAULT_MODEL
 from ..command import Writes, command, option
 from ..errors import ConfigError
 from ..io import write_json
