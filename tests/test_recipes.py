@@ -219,3 +219,36 @@ def test_a_curve_refuses_swapped_or_identical_heads(tmp_path):
         check_roles(str(tmp_path / "negative"), str(tmp_path / "positive"))
     with pytest.raises(ConfigError, match="are the same run"):
         check_roles(str(tmp_path / "positive"), str(tmp_path / "positive"))
+
+
+def test_scaling_reads_each_models_table_and_draws_the_paper_beside(tmp_path, capsys):
+    """Three paired differences per model, Holm over all of them, parameters from the registry or
+    the command line, the paper's rows as reference points; the report redraws it from the tables."""
+    from likra.experiments.scaling import parse_count
+
+    assert parse_count("135M") == 1.35e8 and parse_count("1.78B") == 1.78e9 and parse_count("7000") == 7000
+    # Likra right on 3 of 4 questions, SFT on 2, base on 1; the negative head alone reverses the base
+    heads = {"base": [[0, -1], [-1, 0], [-1, 0], [-1, 0]], "positive": [[0, -1], [0, -1], [-1, 0], [-1, 0]],
+             "negative": [[-2, 0], [-2, 0], [-2, 0], [0, -2]]}
+    sources = []
+    for name in ("smollm2-135m", "my-model"):
+        t = table(heads, gold=[0, 0, 0, 0], meta={"model": name, "task": "arc_challenge", "shots": 0, "dtype": "fp32",
+                                                  "heads": {"positive": "runs/p/n-001024", "negative": "runs/n/n-001024"}})
+        sources.append(str(t.save(tmp_path / name / "scores.parquet").parent))
+    assert main(["scaling", "--source", sources[0], "--source", sources[1], "--out", str(tmp_path / "r" / "s")]) == 2
+    assert "model 'my-model': its parameter count is unknown; pass --parameters my-model=COUNT" in capsys.readouterr().err
+    assert main(["scaling", "--source", sources[0], "--source", sources[1], "--parameters", "my-model=1.5B",
+                 "--out", str(tmp_path / "r" / "s")]) == 0
+    data = json.loads((tmp_path / "r" / "s" / "scaling.json").read_text())
+    small, big = sorted(data["rows"], key=lambda r: r["parameters"])
+    assert (small["parameters"], big["parameters"], small["n_train"]) == (1.35e8, 1.5e9, 1024)
+    assert small["acc"] == {"base": 0.25, "sft": 0.5, "likra": 0.75, "base-likra": 0.75}
+    assert small["likra - sft"]["diff"] == 0.25 and small["sft - base"]["diff"] == 0.25 and small["base-likra - base"]["diff"] == 0.5
+    assert all(r[k]["p_holm"] >= r[k]["p"] for r in data["rows"] for k in ("likra - sft", "sft - base", "base-likra - base"))
+    paper = {p["model"]: p for p in data["paper"] if p["task"] == "arc_challenge"}
+    assert paper["Llama-3.2-3B-Instruct"]["parameters"] == 3.21e9
+    assert abs(paper["Llama-3.2-3B-Instruct"]["likra - sft"] - (0.7321 - 0.5486)) < 1e-12
+    assert (tmp_path / "r" / "s" / "scaling.png").stat().st_size > 0
+    assert main(["report", str(tmp_path / "r")]) == 0
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "## Scaling: `s`" in md and "| my-model | 1.50B | arc_challenge (0-shot) | 4 | 1024 |" in md

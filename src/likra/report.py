@@ -194,9 +194,25 @@ def _table1_section(folder: Path, run_dir: Path) -> list[str]:
             *table1_markdown(data["rows"], data.get("paper")).splitlines(), ""] + _command_lines(folder, run_dir)
 
 
+def _scaling_section(folder: Path, run_dir: Path) -> list[str]:
+    from .experiments.scaling import plot_scaling, scaling_markdown, scaling_row, with_holm
+
+    data = json.loads((folder / "scaling.json").read_text())
+    if all(Path(r["source"]).exists() for r in data["rows"]):  # read off the tables themselves
+        given = {r["model"]: r["parameters"] for r in data["rows"]}
+        data["rows"] = with_holm([scaling_row(r["source"], given, data.get("weight", 1.0)) for r in data["rows"]])
+    plot_scaling(data["rows"], data["paper"], folder / "scaling.png")
+    rel = folder.relative_to(run_dir) if folder != run_dir else Path(".")
+    return [f"## Scaling: `{rel}`", "",
+            "What the negatives and the positives add, model by model (acc_norm, seed 0). Each difference is paired on the "
+            "same questions: 95% bootstrap interval (10000 resamples of questions) and exact McNemar p, Holm-corrected over "
+            "every comparison of the table.", "", *scaling_markdown(data["rows"], data["paper"]).splitlines(), ""] \
+        + _figure(f"Scaling ({rel})", folder / "scaling.png", run_dir) + _command_lines(folder, run_dir)
+
+
 def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
     """report.md and report.html in ``run_dir``, covering every experiment output found below it
-    (learning curves, weight sweeps, negative types, likelihood mass, Table 1); returns their paths."""
+    (Table 1, scaling, learning curves, weight sweeps, negative types, likelihood mass); returns their paths."""
     run_dir = Path(run_dir)
     info = json.loads((run_dir / "reproduce.json").read_text()) if (run_dir / "reproduce.json").exists() else {}
     md: list[str] = [f"# Likra report: {run_dir.resolve().name}", ""]
@@ -209,6 +225,8 @@ def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
         md += [line for line in findings.read_text().splitlines() if not line.startswith("# ")] + [""]
     for path in sorted(run_dir.rglob("table1.json")):
         md += _table1_section(path.parent, run_dir)
+    for path in sorted(run_dir.rglob("scaling.json")):
+        md += _scaling_section(path.parent, run_dir)
     for path in sorted(run_dir.rglob("curve_accuracies.json")):
         md += _curve_section(path.parent, run_dir)
     for path in sorted(run_dir.rglob("negtypes.json")):

@@ -84,7 +84,7 @@ def _calibration(scores, gold) -> dict:
     return {"temperature": t, "heldout_nll_t1": nll(1.0), "heldout_nll_fitted": nll(t)}
 
 
-PAPER_KEYS = {"model", "task", "shots", "base", "sft", "likra"}
+PAPER_KEYS = {"model", "parameters", "task", "shots", "base", "sft", "likra"}
 PAPER_ROWS = Path(__file__).resolve().parents[1] / "presets" / "paper-table1.yaml"  # the paper's Table 1, shipped with likra
 
 
@@ -103,6 +103,8 @@ def load_paper_rows(path: str | os.PathLike) -> dict:
             raise ConfigError(f"{where}: each row needs 'model' and 'task'")
         if set(row) - PAPER_KEYS:
             raise ConfigError(f"{where}: unknown field(s) {sorted(set(row) - PAPER_KEYS)}; use {sorted(PAPER_KEYS)}")
+        if "parameters" in row and not re.fullmatch(r"[0-9]*\.?[0-9]+[kKMBG]?", str(row["parameters"])):
+            raise ConfigError(f"{where}, field 'parameters': {row['parameters']!r} is not a count; write it as 3.21B or 135M")
         for k in ("base", "sft", "likra"):
             v = row.get(k)
             if v is not None and not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
