@@ -227,7 +227,8 @@ def write_report(run_dir: str | os.PathLike) -> tuple[Path, Path]:
         md += _table1_section(path.parent, run_dir)
     for path in sorted(run_dir.rglob("scaling.json")):
         md += _scaling_section(path.parent, run_dir)
-    for path in sorted(run_dir.rglob("curve_accuracies.json")):
+    # the paper's protocol (25-shot) leads; 0-shot curves follow as the second protocol
+    for path in sorted(run_dir.rglob("curve_accuracies.json"), key=lambda p: (-(_meta(p.parent).get("shots") or 0), str(p))):
         md += _curve_section(path.parent, run_dir)
     for path in sorted(run_dir.rglob("negtypes.json")):
         md += _negtypes_section(path.parent, run_dir)
