@@ -224,7 +224,7 @@ def test_a_curve_refuses_swapped_or_identical_heads(tmp_path):
 def test_scaling_reads_each_models_table_and_draws_the_paper_beside(tmp_path, capsys):
     """Three paired differences per model, Holm over all of them, parameters from the registry or
     the command line, the paper's rows as reference points; the report redraws it from the tables."""
-    from likra.experiments.scaling import parse_count
+    from likra.experiments.table1 import parse_count
 
     assert parse_count("135M") == 1.35e8 and parse_count("1.78B") == 1.78e9 and parse_count("7000") == 7000
     # Likra right on 3 of 4 questions, SFT on 2, base on 1; the negative head alone reverses the base
@@ -244,11 +244,20 @@ def test_scaling_reads_each_models_table_and_draws_the_paper_beside(tmp_path, ca
     assert (small["parameters"], big["parameters"], small["n_train"]) == (1.35e8, 1.5e9, 1024)
     assert small["acc"] == {"base": 0.25, "sft": 0.5, "likra": 0.75, "base-likra": 0.75}
     assert small["likra - sft"]["diff"] == 0.25 and small["sft - base"]["diff"] == 0.25 and small["base-likra - base"]["diff"] == 0.5
-    assert all(r[k]["p_holm"] >= r[k]["p"] for r in data["rows"] for k in ("likra - sft", "sft - base", "base-likra - base"))
+    ps = sorted((r[k]["p"], r[k]["p_holm"]) for r in data["rows"] for k in ("likra - sft", "sft - base", "base-likra - base"))
+    assert ps[0][1] == min(1.0, 6 * ps[0][0])  # Holm over the table's 2 rows x 3 comparisons
     paper = {p["model"]: p for p in data["paper"] if p["task"] == "arc_challenge"}
     assert paper["Llama-3.2-3B-Instruct"]["parameters"] == 3.21e9
     assert abs(paper["Llama-3.2-3B-Instruct"]["likra - sft"] - (0.7321 - 0.5486)) < 1e-12
     assert (tmp_path / "r" / "s" / "scaling.png").stat().st_size > 0
+    # a row without its negative head, or one whose training size cannot be read, is refused in one line
+    t = table({"base": heads["base"], "positive": heads["positive"]}, gold=[0, 0, 0, 0],
+              meta={"model": "smollm2-135m", "task": "arc_challenge", "heads": {"positive": "runs/p/n-000016"}})
+    assert main(["scaling", "--source", str(t.save(tmp_path / "noneg" / "scores.parquet").parent), "--out", str(tmp_path / "x")]) == 2
+    assert "no scores for head(s) ['negative']" in capsys.readouterr().err
+    t = table(heads, gold=[0, 0, 0, 0], meta={"model": "smollm2-135m", "task": "arc_challenge", "heads": {"positive": "runs/p/final"}})
+    assert main(["scaling", "--source", str(t.save(tmp_path / "non" / "scores.parquet").parent), "--out", str(tmp_path / "y")]) == 2
+    assert "its training size n cannot be read" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "r")]) == 0
     md = (tmp_path / "r" / "report.md").read_text()
     assert "## Scaling: `s`" in md and "| my-model | 1.50B | arc_challenge (0-shot) | 4 | 1024 |" in md

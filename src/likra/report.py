@@ -204,9 +204,8 @@ def _scaling_section(folder: Path, run_dir: Path) -> list[str]:
     plot_scaling(data["rows"], data["paper"], folder / "scaling.png")
     rel = folder.relative_to(run_dir) if folder != run_dir else Path(".")
     return [f"## Scaling: `{rel}`", "",
-            "What the negatives and the positives add, model by model (acc_norm, seed 0). Each difference is paired on the "
-            "same questions: 95% bootstrap interval (10000 resamples of questions) and exact McNemar p, Holm-corrected over "
-            "every comparison of the table.", "", *scaling_markdown(data["rows"], data["paper"]).splitlines(), ""] \
+            "What the negatives and the positives add, model by model (acc_norm, one run each; the sources and their "
+            "seeds are in the command below).", "", *scaling_markdown(data["rows"], data["paper"]).splitlines(), ""] \
         + _figure(f"Scaling ({rel})", folder / "scaling.png", run_dir) + _command_lines(folder, run_dir)
 
 

@@ -7,27 +7,29 @@ scored. Per source, three paired comparisons on the same questions: Likra - SFT 
 head adds to SFT), SFT - base (what the positives add) and Base-Likra - base (what the negatives add
 alone), each with its 95% bootstrap interval and exact McNemar p, Holm-corrected over every
 comparison of the table. What comes out: ``scaling.json``, ``scaling.md`` and ``scaling.png``
-(the three differences against parameters, one panel per benchmark and protocol, with the paper's
-3B/7B rows beside ours where its protocol is the same).
+(the three differences against parameters, one panel per protocol, with the paper's rows beside
+ours where its protocol is the same).
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from ..command import Writes, command, option
 from ..errors import ConfigError
 from ..io import atomic_write, write_json
-from ..rules import rule_correct, rule_summary
-from ..stats import holm, paired
-from .table1 import PAPER_ROWS, load_paper_rows, table1_source
+from ..rules import choose, rule_heads, rule_scores
+from ..stats import BOOTSTRAP_SAMPLES, holm, paired
+from .table1 import PAPER_ROWS, load_paper_rows, parse_count, table1_source
 
-COMPARISONS = (("likra", "sft"), ("sft", "base"), ("base-likra", "base"))
-LABELS = {"likra - sft": "Likra - SFT (negatives on top of SFT)", "sft - base": "SFT - base (positives)",
-          "base-likra - base": "Base-Likra - base (negatives alone)"}
+# (A, B, colour, what A - B measures)
+COMPARISONS = (("likra", "sft", "tab:red", "negatives on top of SFT"), ("sft", "base", "tab:blue", "positives"),
+               ("base-likra", "base", "tab:green", "negatives alone"))
+RULES = ("base", "sft", "likra", "base-likra")
 
 
 @dataclass
@@ -39,42 +41,59 @@ class ScalingOptions(Writes):
     weight: float = option(1.0, "negative-head weight w")
 
 
-def parse_count(text: str) -> float:
-    """'135M' -> 1.35e8, '1.78B' -> 1.78e9, '7241732096' -> 7.24e9."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKMBG]?)\s*", str(text))
-    if not m:
-        raise ConfigError(f"{text!r} is not a parameter count; write it as 135M, 1.5B or a plain number")
-    return float(m.group(1)) * {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9}[m.group(2)]
-
-
 def parameter_count(model: str, given: dict[str, float]) -> float:
-    """Parameters of a scored model: given on the command line, else the embedded registry's count."""
+    """Parameters of a scored model: given on the command line, else the embedded registry's count
+    (found by likra's name or by the public model id)."""
     from ..embedded import EMBEDDED
 
     if model in given:
         return given[model]
-    if model in EMBEDDED:
-        return parse_count(EMBEDDED[model].parameters)
+    for m in EMBEDDED.values():
+        if model in (m.name, m.hub_id):
+            return parse_count(m.parameters)
     raise ConfigError(f"model {model!r}: its parameter count is unknown; pass --parameters {model}=COUNT (e.g. 3.2B)")
+
+
+def protocol(row: dict) -> tuple:
+    """What must be equal for two rows to share a panel: benchmark, split, shots, questions, precision."""
+    return row["task"], row["split"], row["shots"], row["n_items"], row["dtype"]
 
 
 def scaling_row(path: str | os.PathLike, given: dict[str, float], weight: float = 1.0) -> dict:
     """One model's accuracies (acc_norm) and its three paired differences, from its score table."""
     t, heads, meta = table1_source(path)
-    summary = rule_summary(t, weight, heads)
+    missing = sorted({h for r in RULES for h in rule_heads(r, heads)} - set(t.heads()))
+    if missing:
+        raise ConfigError(f"{path}: no scores for head(s) {missing} (the table has {t.heads()}); a scaling row needs the base "
+                          "model and both heads: score them with likra eval --head positive=RUN/n-N --head negative=RUN/n-N")
+    if meta.get("n") is None:
+        raise ConfigError(f"{path}: its training size n cannot be read (the heads' folders are not named n-NNNNNN); "
+                          "score adapters saved by likra train")
+    # DExperts reads all three heads, so its gold indices are the check that every head scored the same questions
+    rule_scores(t, "dexperts", weight, True, heads)
+    correct = {}
+    for r in RULES:
+        scores, gold = rule_scores(t, r, weight, True, heads)
+        correct[r] = choose(scores) == np.asarray(gold)
     row = {"source": str(path), "model": meta.get("model"), "parameters": parameter_count(str(meta.get("model")), given),
-           "task": meta.get("task"), "shots": meta.get("shots") or 0, "dtype": meta.get("dtype", "fp32"),
-           "limit": meta.get("limit"), "n_train": meta.get("n"),
-           "acc": {r: summary[r]["acc_norm"] for r in ("base", "sft", "likra", "base-likra")}}
-    for a, b in COMPARISONS:
-        row[f"{a} - {b}"] = paired(rule_correct(t, a, weight, True, heads), rule_correct(t, b, weight, True, heads)).as_dict()
-    row["n_items"] = row["likra - sft"]["questions"]
+           "task": meta.get("task"), "split": meta.get("split"), "shots": meta.get("shots") or 0,
+           "dtype": meta.get("dtype", "fp32"), "limit": meta.get("limit"), "n_train": meta["n"], "n_items": len(correct["base"]),
+           "acc": {r: float(c.mean()) for r, c in correct.items()}}
+    for a, b, *_ in COMPARISONS:
+        row[f"{a} - {b}"] = paired(correct[a], correct[b]).as_dict()
     return row
 
 
 def with_holm(rows: list[dict]) -> list[dict]:
-    """Each comparison's p-value Holm-corrected over all the table's comparisons (rows x 3)."""
-    keys = [(i, f"{a} - {b}") for i, _ in enumerate(rows) for a, b in COMPARISONS]
+    """Each comparison's p-value Holm-corrected over all the table's comparisons (rows x 3); a
+    second row of the same model, protocol and n would be counted twice, so it is refused."""
+    seen = {}
+    for r in rows:
+        key = (r["model"], r["n_train"], *protocol(r))
+        if key in seen:
+            raise ConfigError(f"{seen[key]} and {r['source']}: the same model, n and protocol twice; give one of them")
+        seen[key] = r["source"]
+    keys = [(i, f"{a} - {b}") for i, _ in enumerate(rows) for a, b, *_ in COMPARISONS]
     for (i, k), p in zip(keys, holm([rows[i][k]["p"] for i, k in keys])):
         rows[i][k]["p_holm"] = p
     return rows
@@ -93,21 +112,25 @@ def paper_points(paper: dict | None) -> list[dict]:
 
 
 def _count(x: float) -> str:
-    return f"{x / 1e9:.2f}B" if x >= 1e9 else f"{x / 1e6:.0f}M"
+    return f"{x / 1e9:.2f}B" if x >= 1e9 else f"{x / 1e6:.0f}M" if x >= 1e6 else f"{x:.0f}"
 
 
 def scaling_markdown(rows: list[dict], paper: list[dict]) -> str:
-    cell = lambda c: f"{c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]; p={c['p_holm']:.2g}"  # noqa: E731
+    """One line per model, training size and protocol; then the paper's rows, which carry no interval."""
+    cell = lambda c: f"{c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]; p_Holm={c['p_holm']:.2g}"  # noqa: E731
     lines = ["| model | parameters | benchmark (shots) | questions | n train | precision | base | SFT | Likra | Base-Likra "
              "| Likra - SFT | SFT - base | Base-Likra - base |", "|---" * 13 + "|"]
-    for r in sorted(rows, key=lambda r: (r["task"], r["shots"], r["n_train"] or 0, r["parameters"])):
+    for r in sorted(rows, key=lambda r: (-r["shots"], r["task"], r["n_train"], r["parameters"])):
         a = r["acc"]
         lines.append(f"| {r['model']} | {_count(r['parameters'])} | {r['task']} ({r['shots']}-shot) | {r['n_items']} | "
                      f"{r['n_train']} | {r['dtype']} | {a['base']:.4f} | {a['sft']:.4f} | {a['likra']:.4f} | {a['base-likra']:.4f} | "
-                     + " | ".join(cell(r[f"{x} - {y}"]) for x, y in COMPARISONS) + " |")
+                     + " | ".join(cell(r[f"{x} - {y}"]) for x, y, *_ in COMPARISONS) + " |")
+    lines += ["", f"Differences are paired on the same questions: 95% bootstrap interval per comparison ({BOOTSTRAP_SAMPLES} "
+              f"resamples of questions) and the exact McNemar p, Holm-corrected over all {3 * len(rows)} comparisons of the table."]
     if paper:
-        lines += ["", "The paper's rows (its Table 1: 25-shot ARC-Challenge, all 6615 pool questions; no interval or "
-                  "Base-Likra published):", "", "| model | parameters | benchmark | Likra - SFT | SFT - base |", "|---|---|---|---|---|"]
+        lines += ["", "The paper's rows (its Table 1; heads trained on all 6615 questions of its ARC pool; ARC-Challenge "
+                  "scored 25-shot on its 1172 test questions, HellaSwag shots not stated; it publishes no interval and no "
+                  "Base-Likra):", "", "| model | parameters | benchmark | Likra - SFT | SFT - base |", "|---|---|---|---|---|"]
         for p in paper:
             shots = f" ({p['shots']}-shot)" if p.get("shots") is not None else ""
             lines.append(f"| {p['model']} | {_count(p['parameters'])} | {p['task']}{shots} | {p['likra - sft']:+.4f} | {p['sft - base']:+.4f} |")
@@ -115,46 +138,59 @@ def scaling_markdown(rows: list[dict], paper: list[dict]) -> str:
 
 
 def plot_scaling(rows: list[dict], paper: list[dict], path: str | os.PathLike) -> Path:
-    """The three differences against parameters (log scale), 95% bootstrap intervals as error bars;
-    one panel per benchmark and protocol; one marker per training size n; the paper's rows as stars
-    where its benchmark and shots are the panel's."""
+    """The three differences against parameters (log scale), 95% bootstrap intervals as error bars,
+    each point named by its model; one panel per protocol (rows in a panel share benchmark, split,
+    shots, questions and precision); one marker per training size n; the paper's rows as stars
+    where its benchmark and shots are the panel's (its HellaSwag shots are not stated: not drawn)."""
     from . import figures
 
-    # the paper states its shots for ARC only: its HellaSwag rows have no panel of the same protocol
-    panels = sorted({(r["task"], r["shots"]) for r in rows} | {(p["task"], p["shots"]) for p in paper if p.get("shots") is not None})
-    fig, axs = figures.axes(width=5.2 * len(panels), height=4.4, ncols=len(panels), squeeze=False, sharex=True, sharey=True)
-    colors = {"likra - sft": "tab:red", "sft - base": "tab:blue", "base-likra - base": "tab:green"}
+    panels = sorted({protocol(r) for r in rows}, key=lambda p: (-p[2], str(p)))
+    paper_arc = [p for p in paper if p["task"] == "arc_challenge" and p.get("shots") is not None]
+    if paper_arc and not any(p[0] == "arc_challenge" and p[2] == paper_arc[0]["shots"] for p in panels):
+        panels.insert(0, ("arc_challenge", "test", paper_arc[0]["shots"], None, None))  # the paper's protocol, ours still to come
+    xs_all = [r["parameters"] for r in rows] + [p["parameters"] for p in paper_arc]
+    lo, hi = min(xs_all) / 1.6, max(xs_all) * 1.6
+    fig, axs = figures.axes(width=5.4 * len(panels), height=4.6, ncols=len(panels), squeeze=False, sharey=True)
     markers = ["o", "s", "^", "D", "v"]
-    for ax, (task, shots) in zip(axs[0], panels):
-        here = [r for r in rows if (r["task"], r["shots"]) == (task, shots)]
-        ns = sorted({r["n_train"] or 0 for r in here})
-        for k, color in colors.items():
+    for ax, panel in zip(axs[0], panels):
+        task, split, shots, items, dtype = panel
+        here = [r for r in rows if protocol(r) == panel]
+        ours = [p for p in paper_arc if (p["task"], p["shots"]) == (task, shots)]
+        ns = sorted({r["n_train"] for r in here})
+        for ci, (a, b, color, what) in enumerate(COMPARISONS):
+            k = f"{a} - {b}"
             for j, n in enumerate(ns):
-                pts = sorted((r["parameters"], r[k]) for r in here if (r["n_train"] or 0) == n)
-                if not pts:
-                    continue
-                shift = 1.0 + 0.03 * (list(colors).index(k) - 1)  # side by side, so the bars do not overlap
-                xs = [x * shift for x, _ in pts]
-                ys = [c["diff"] for _, c in pts]
-                err = [[c["diff"] - c["lo"] for _, c in pts], [c["hi"] - c["diff"] for _, c in pts]]
-                ax.errorbar(xs, ys, yerr=err, fmt=f"-{markers[j % len(markers)]}", color=color, markersize=5, capsize=3,
-                            linewidth=1, label=f"{LABELS[k]}, n = {n}")
-        for k, color in colors.items():
-            pp = [p for p in paper if p["task"] == task and p.get("shots") == shots and k in p]
+                pts = sorted((r["parameters"], r[k], r["model"]) for r in here if r["n_train"] == n)
+                shift = 1.0 + 0.035 * (ci - 1)  # side by side, so the bars do not overlap
+                ax.errorbar([x * shift for x, _, _ in pts], [c["diff"] for _, c, _ in pts],
+                            yerr=[[c["diff"] - c["lo"] for _, c, _ in pts], [c["hi"] - c["diff"] for _, c, _ in pts]],
+                            fmt=f":{markers[j % len(markers)]}", color=color, markersize=5, capsize=3, linewidth=0.8,
+                            label=f"{a} - {b} ({what}), n = {n}")
+            pp = [p for p in ours if k in p]
             if pp:
                 ax.plot([p["parameters"] for p in pp], [p[k] for p in pp], "*", color=color, markersize=11,
-                        markeredgecolor="black", linestyle="none", label=f"paper: {k} (3B/7B, n = 6615)")
+                        markeredgecolor="black", linestyle="none", label=f"paper: {a} - {b}")
+        names: list[tuple[float, str]] = []  # models of (almost) one size share a label
+        for x, name in sorted({(r["parameters"], r["model"]) for r in here} | {(p["parameters"], p["model"]) for p in ours}):
+            if names and x / names[-1][0] < 1.05:
+                names[-1] = (names[-1][0], names[-1][1] + " / " + name)
+            else:
+                names.append((x, name))
+        for x, name in names:  # the models, named along the top edge
+            ax.text(x, 1.01, name.replace(" / ", "\n"), transform=ax.get_xaxis_transform(), fontsize=6, ha="left",
+                    va="bottom", rotation=30, rotation_mode="anchor", color="#444444")
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xscale("log")
-        ticks = [1e8, 3e8, 1e9, 3e9, 1e10]
+        ticks = [t for t in (1e8, 3e8, 1e9, 3e9, 1e10, 3e10, 1e11) if lo <= t <= hi]
         ax.set_xticks(ticks, [_count(t).replace(".00B", "B") for t in ticks])
-        ax.set_xlim(8e7, 1.2e10)
+        ax.set_xlim(lo, hi)
         ax.set_xlabel("parameters (log scale)")
-        ax.set_ylabel("paired accuracy difference (acc_norm)")
-        q = sorted({r["n_items"] for r in here})
-        ax.set_title(f"{task}, {shots}-shot" + (f", {'/'.join(map(str, q))} questions" if q else ""), fontsize=9)
-    caption = ("Bars: 95% bootstrap intervals of the paired difference (questions resampled, 10000 draws); one seed (0) per "
-               "point. Stars: the paper's Table 1 differences (no interval published).")
+        ax.set_title(f"{task} {split}, {shots}-shot" + (f", {items} questions, {dtype}" if items else " (the paper's protocol)"),
+                     fontsize=9, pad=46)
+    axs[0][0].set_ylabel("paired accuracy difference (acc_norm)")
+    caption = (f"Bars: 95% bootstrap intervals of the paired difference ({BOOTSTRAP_SAMPLES} resamples of questions); one run "
+               "per point. Stars: the paper's Table 1 differences (no interval published). Dotted lines only guide the eye "
+               "between models of different families.")
     return figures.finish(fig, axs[0][0], path, "", caption, legend_axes=axs[0])
 
 
@@ -164,9 +200,12 @@ def run(o: ScalingOptions) -> dict:
     given = {}
     for spec in o.parameters:
         name, sep, count = spec.partition("=")
-        if not sep:
-            raise ConfigError(f"--parameters {spec!r}: write MODEL=COUNT, e.g. my-model=3.2B")
-        given[name] = parse_count(count)
+        try:
+            if not sep:
+                raise ConfigError("write MODEL=COUNT, e.g. my-model=3.2B")
+            given[name] = parse_count(count)
+        except ConfigError as e:
+            raise ConfigError(f"--parameters {spec!r}: {e}") from None
     rows = with_holm([scaling_row(src, given, o.weight) for src in o.source])
     paper_file = {"builtin": PAPER_ROWS, "none": None}.get(o.paper, o.paper)
     paper = paper_points(load_paper_rows(paper_file)) if paper_file else []

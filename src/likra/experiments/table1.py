@@ -84,6 +84,14 @@ def _calibration(scores, gold) -> dict:
     return {"temperature": t, "heldout_nll_t1": nll(1.0), "heldout_nll_fitted": nll(t)}
 
 
+def parse_count(text: str | float) -> float:
+    """A parameter count as people write it: '135M' -> 1.35e8, '1.78B' -> 1.78e9, '7000' -> 7000."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKMBG]?)\s*", str(text))
+    if not m:
+        raise ConfigError(f"{text!r} is not a parameter count; write it as 135M, 1.5B or a plain number")
+    return float(m.group(1)) * {"": 1, "k": 1e3, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9}[m.group(2)]
+
+
 PAPER_KEYS = {"model", "parameters", "task", "shots", "base", "sft", "likra"}
 PAPER_ROWS = Path(__file__).resolve().parents[1] / "presets" / "paper-table1.yaml"  # the paper's Table 1, shipped with likra
 
@@ -103,8 +111,11 @@ def load_paper_rows(path: str | os.PathLike) -> dict:
             raise ConfigError(f"{where}: each row needs 'model' and 'task'")
         if set(row) - PAPER_KEYS:
             raise ConfigError(f"{where}: unknown field(s) {sorted(set(row) - PAPER_KEYS)}; use {sorted(PAPER_KEYS)}")
-        if "parameters" in row and not re.fullmatch(r"[0-9]*\.?[0-9]+[kKMBG]?", str(row["parameters"])):
-            raise ConfigError(f"{where}, field 'parameters': {row['parameters']!r} is not a count; write it as 3.21B or 135M")
+        if "parameters" in row:
+            try:
+                parse_count(row["parameters"])
+            except ConfigError as e:
+                raise ConfigError(f"{where}, field 'parameters': {e}") from None
         for k in ("base", "sft", "likra"):
             v = row.get(k)
             if v is not None and not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
