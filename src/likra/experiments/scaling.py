@@ -55,8 +55,10 @@ def parameter_count(model: str, given: dict[str, float]) -> float:
 
 
 def protocol(row: dict) -> tuple:
-    """What must be equal for two rows to share a panel: benchmark, split, shots, questions, precision."""
-    return row["task"], row["split"], row["shots"], row["n_items"], row["dtype"]
+    """What must be equal for two rows to share a panel: benchmark, shots, questions, precision. (The
+    split is not: an unset split is the task's evaluation split, and the question count tells
+    subsets apart.)"""
+    return row["task"], row["shots"], row["n_items"], row["dtype"]
 
 
 def scaling_row(path: str | os.PathLike, given: dict[str, float], weight: float = 1.0) -> dict:
@@ -139,32 +141,32 @@ def scaling_markdown(rows: list[dict], paper: list[dict]) -> str:
 
 def plot_scaling(rows: list[dict], paper: list[dict], path: str | os.PathLike) -> Path:
     """The three differences against parameters (log scale), 95% bootstrap intervals as error bars,
-    each point named by its model; one panel per protocol (rows in a panel share benchmark, split,
+    each point named by its model; one panel per protocol (rows in a panel share benchmark,
     shots, questions and precision); one marker per training size n; the paper's rows as stars
     where its benchmark and shots are the panel's (its HellaSwag shots are not stated: not drawn)."""
     from . import figures
 
-    panels = sorted({protocol(r) for r in rows}, key=lambda p: (-p[2], str(p)))
+    panels = sorted({protocol(r) for r in rows}, key=lambda p: (-p[1], str(p)))
     paper_arc = [p for p in paper if p["task"] == "arc_challenge" and p.get("shots") is not None]
-    if paper_arc and not any(p[0] == "arc_challenge" and p[2] == paper_arc[0]["shots"] for p in panels):
-        panels.insert(0, ("arc_challenge", "test", paper_arc[0]["shots"], None, None))  # the paper's protocol, ours still to come
+    if paper_arc and not any(p[0] == "arc_challenge" and p[1] == paper_arc[0]["shots"] for p in panels):
+        panels.insert(0, ("arc_challenge", paper_arc[0]["shots"], None, None))  # the paper's protocol, ours still to come
     xs_all = [r["parameters"] for r in rows] + [p["parameters"] for p in paper_arc]
     lo, hi = min(xs_all) / 1.6, max(xs_all) * 1.6
     fig, axs = figures.axes(width=5.4 * len(panels), height=4.6, ncols=len(panels), squeeze=False, sharey=True)
-    markers = ["o", "s", "^", "D", "v"]
+    markers = dict(zip(sorted({r["n_train"] for r in rows}), "os^Dv" * 4))  # one marker per n, the same in every panel
     for ax, panel in zip(axs[0], panels):
-        task, split, shots, items, dtype = panel
+        task, shots, items, dtype = panel
         here = [r for r in rows if protocol(r) == panel]
         ours = [p for p in paper_arc if (p["task"], p["shots"]) == (task, shots)]
         ns = sorted({r["n_train"] for r in here})
         for ci, (a, b, color, what) in enumerate(COMPARISONS):
             k = f"{a} - {b}"
-            for j, n in enumerate(ns):
+            for n in ns:
                 pts = sorted((r["parameters"], r[k], r["model"]) for r in here if r["n_train"] == n)
                 shift = 1.0 + 0.035 * (ci - 1)  # side by side, so the bars do not overlap
                 ax.errorbar([x * shift for x, _, _ in pts], [c["diff"] for _, c, _ in pts],
                             yerr=[[c["diff"] - c["lo"] for _, c, _ in pts], [c["hi"] - c["diff"] for _, c, _ in pts]],
-                            fmt=f":{markers[j % len(markers)]}", color=color, markersize=5, capsize=3, linewidth=0.8,
+                            fmt=f":{markers[n]}", color=color, markersize=5, capsize=3, linewidth=0.8,
                             label=f"{a} - {b} ({what}), n = {n}")
             pp = [p for p in ours if k in p]
             if pp:
@@ -185,7 +187,7 @@ def plot_scaling(rows: list[dict], paper: list[dict], path: str | os.PathLike) -
         ax.set_xticks(ticks, [_count(t).replace(".00B", "B") for t in ticks])
         ax.set_xlim(lo, hi)
         ax.set_xlabel("parameters (log scale)")
-        ax.set_title(f"{task} {split}, {shots}-shot" + (f", {items} questions, {dtype}" if items else " (the paper's protocol)"),
+        ax.set_title(f"{task}, {shots}-shot" + (f", {items} questions, {dtype}" if items else " (the paper's protocol)"),
                      fontsize=9, pad=46)
     axs[0][0].set_ylabel("paired accuracy difference (acc_norm)")
     caption = (f"Bars: 95% bootstrap intervals of the paired difference ({BOOTSTRAP_SAMPLES} resamples of questions); one run "
