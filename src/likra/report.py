@@ -251,6 +251,7 @@ body { font: 15px/1.5 system-ui, sans-serif; max-width: 60rem; margin: 1.5rem au
 h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; margin-top: 2.2rem; border-bottom: 1px solid #ddd; } h3 { font-size: 1.05rem; }
 table { border-collapse: collapse; font-size: 0.85rem; display: block; overflow-x: auto; max-width: 100%; margin: 0.8rem 0; }
 th, td { border: 1px solid #ccc; padding: 0.2rem 0.5rem; text-align: left; white-space: nowrap; } th { background: #f3f3f3; }
+table:not(:has(th:nth-child(4))) td { white-space: normal; min-width: 9rem; }  /* tables of prose (3 columns or fewer) wrap */
 img { max-width: 100%; height: auto; display: block; margin: 0.8rem auto; }
 code { font-size: 0.85em; background: #f4f4f4; padding: 0 0.2em; overflow-wrap: anywhere; }
 p, li { overflow-wrap: break-word; }
