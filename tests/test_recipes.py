@@ -246,6 +246,9 @@ def test_scaling_reads_each_models_table_and_draws_the_paper_beside(tmp_path, ca
     assert small["likra - sft"]["diff"] == 0.25 and small["sft - base"]["diff"] == 0.25 and small["base-likra - base"]["diff"] == 0.5
     ps = sorted((r[k]["p"], r[k]["p_holm"]) for r in data["rows"] for k in ("likra - sft", "sft - base", "base-likra - base"))
     assert ps[0][1] == min(1.0, 6 * ps[0][0])  # Holm over the table's 2 rows x 3 comparisons
+    (trend,) = data["trends"]  # two sizes, one protocol and n: one line of slopes; equal tables, no trend
+    assert trend["models"] == ["smollm2-135m", "my-model"] and trend["likra - sft"]["slope"] == 0
+    assert trend["likra - sft"]["p_holm"] == 1 and "_correct" not in small
     paper = {p["model"]: p for p in data["paper"] if p["task"] == "arc_challenge"}
     assert paper["Llama-3.2-3B-Instruct"]["parameters"] == 3.21e9
     assert abs(paper["Llama-3.2-3B-Instruct"]["likra - sft"] - (0.7321 - 0.5486)) < 1e-12

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from likra.stats import bootstrap_interval, holm, mcnemar_exact, paired, seed_mean_sd, step_test
+from likra.stats import bootstrap_interval, holm, mcnemar_exact, paired, seed_mean_sd, size_trend, step_test
 
 
 def test_mcnemar_exact_by_hand():
@@ -62,3 +62,23 @@ def test_step_test_finds_a_step_and_refuses_a_ramp():
     assert "not shown to be step-like" in r.text()
     flat = step_test({16: base < 0.3, 32: base < 0.2, 64: base < 0.3})
     assert flat.share is None and not flat.step_like and "no rise" in flat.text()
+
+
+def test_size_trend_finds_growth_and_not_noise():
+    rng = np.random.default_rng(0)
+    n_q = 600
+    sizes = [1e8, 1e9, 1e10]  # log10: 8, 9, 10
+    noise = [rng.choice([-1, 0, 1], n_q, p=[0.15, 0.7, 0.15]) for _ in sizes]
+    flat = size_trend(sizes, noise, samples=2000)
+    assert flat.lo < 0 < flat.hi and flat.p > 0.05
+    # the same difference (0.1 per decade on top of the noise): a slope of about 0.1, far from 0
+    grown = [v + (rng.random(n_q) < 0.1 * k) for k, v in enumerate(noise)]
+    g = size_trend(sizes, grown, samples=2000)
+    assert 0.05 < g.slope < 0.15 and g.lo > 0 and g.p < 0.001
+    # two models: the slope is their difference over the gap in log10 size; equal models give p = 1
+    two = size_trend([1e8, 1e10], [np.array([1, 0, 0, 0]), np.array([1, 1, 1, 0])], samples=500)
+    assert two.slope == pytest.approx((0.75 - 0.25) / 2)
+    same = size_trend([1e8, 1e9], [noise[0], noise[0]], samples=500)
+    assert same.slope == 0 and same.p == 1
+    with pytest.raises(ValueError, match="two models of different sizes"):
+        size_trend([1e8, 1e8], noise[:2])

@@ -195,17 +195,19 @@ def _table1_section(folder: Path, run_dir: Path) -> list[str]:
 
 
 def _scaling_section(folder: Path, run_dir: Path) -> list[str]:
-    from .experiments.scaling import plot_scaling, scaling_markdown, scaling_row, with_holm
+    from .experiments.scaling import plot_scaling, public, scaling_markdown, scaling_row, size_trends, with_holm
 
     data = json.loads((folder / "scaling.json").read_text())
     if all(Path(r["source"]).exists() for r in data["rows"]):  # read off the tables themselves
         given = {r["model"]: r["parameters"] for r in data["rows"]}
-        data["rows"] = with_holm([scaling_row(r["source"], given, data.get("weight", 1.0)) for r in data["rows"]])
+        rows = with_holm([scaling_row(r["source"], given, data.get("weight", 1.0)) for r in data["rows"]])
+        data["trends"], data["rows"] = size_trends(rows), [public(r) for r in rows]
     plot_scaling(data["rows"], data["paper"], folder / "scaling.png")
     rel = folder.relative_to(run_dir) if folder != run_dir else Path(".")
     return [f"## Scaling: `{rel}`", "",
             "What the negatives and the positives add, model by model (acc_norm, one run each; the sources and their "
-            "seeds are in the command below).", "", *scaling_markdown(data["rows"], data["paper"]).splitlines(), ""] \
+            "seeds are in the command below).", "",
+            *scaling_markdown(data["rows"], data["paper"], data.get("trends", [])).splitlines(), ""] \
         + _figure(f"Scaling ({rel})", folder / "scaling.png", run_dir) + _command_lines(folder, run_dir)
 
 

@@ -144,3 +144,46 @@ def step_test(curve: dict[int, np.ndarray], samples: int = 2000, seed: int = BOO
     lo, hi = float(np.quantile(shares, 0.025)), float(np.quantile(shares, 0.975))
     return StepTest(ns, ns[k], ns[k + 1], gains[k], p_holm, float((acc[k + 1] - acc[k]) / rise), lo, hi,
                     bool(p_holm < 0.05 and lo > 0.5))
+
+
+@dataclass(frozen=True)
+class SizeTrend:
+    """Does a paired difference grow or shrink with model size? The slope of the difference against
+    log10(parameters), models scored on the same questions."""
+
+    models: int
+    slope: float  # change of the difference per tenfold parameters (least squares over the models)
+    lo: float  # 95% bootstrap interval (questions resampled, the same ones for every model)
+    hi: float
+    p: float  # permutation test: models' labels shuffled within each question
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def size_trend(parameters: list[float], diffs: list[np.ndarray], samples: int = BOOTSTRAP_SAMPLES,
+               seed: int = BOOTSTRAP_SEED) -> SizeTrend:
+    """``diffs``: per model, A minus B per question (-1, 0 or 1), the same questions in the same order
+    for every model. The slope is that of the mean difference against log10(parameters). Its interval
+    resamples questions; its p-value is a randomisation test of the null that a question's difference
+    does not depend on which model answered it (each question's differences shuffled among the
+    models), so it needs no assumption about how the differences are distributed."""
+    x = np.log10(np.asarray(parameters, dtype=float))
+    if len(x) < 2 or np.ptp(x) == 0:
+        raise ValueError("a trend with size needs at least two models of different sizes")
+    d = np.stack([np.asarray(v, dtype=float) for v in diffs])  # models x questions
+    xc = (x - x.mean()) / ((x - x.mean()) ** 2).sum()
+    slope = float(xc @ d.mean(axis=1))
+    rng = np.random.default_rng(seed)
+    n_q = d.shape[1]
+    boots, extreme, done = [], 0, 0
+    while done < samples:
+        k = min(500, samples - done)
+        for _ in range(k):
+            boots.append(float(xc @ d[:, rng.integers(0, n_q, n_q)].mean(axis=1)))
+        order = np.argsort(rng.random((k, *d.shape)), axis=1)  # a shuffle of the models per question
+        shuffled = np.take_along_axis(np.broadcast_to(d, (k, *d.shape)), order, axis=1).mean(axis=2) @ xc
+        extreme += int((np.abs(shuffled) >= abs(slope) - 1e-12).sum())
+        done += k
+    lo, hi = float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))
+    return SizeTrend(len(x), slope, lo, hi, (extreme + 1) / (samples + 1))

@@ -6,9 +6,11 @@ eval folders or scored curve runs of several models (as ``likra table1`` reads t
 scored. Per source, three paired comparisons on the same questions: Likra - SFT (what the negative
 head adds to SFT), SFT - base (what the positives add) and Base-Likra - base (what the negatives add
 alone), each with its 95% bootstrap interval and exact McNemar p, Holm-corrected over every
-comparison of the table. What comes out: ``scaling.json``, ``scaling.md`` and ``scaling.png``
-(the three differences against parameters, one panel per protocol, with the paper's rows beside
-ours where its protocol is the same).
+comparison of the table. Where two or more models share a protocol and a training size, each
+difference's trend with size: its slope per tenfold parameters, with a bootstrap interval over
+questions and a randomisation test (Holm over the trend table). What comes out: ``scaling.json``,
+``scaling.md`` and ``scaling.png`` (the three differences against parameters, one panel per
+protocol, with the paper's rows beside ours where its protocol is the same).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from ..command import Writes, command, option
 from ..errors import ConfigError
 from ..io import atomic_write, write_json
 from ..rules import choose, rule_heads, rule_scores
-from ..stats import BOOTSTRAP_SAMPLES, holm, paired
+from ..scoring.table import option_matrix
+from ..stats import BOOTSTRAP_SAMPLES, holm, paired, size_trend
 from .table1 import PAPER_ROWS, load_paper_rows, parse_count, table1_source
 
 # (A, B, colour, what A - B measures)
@@ -83,7 +86,41 @@ def scaling_row(path: str | os.PathLike, given: dict[str, float], weight: float 
            "acc": {r: float(c.mean()) for r, c in correct.items()}}
     for a, b, *_ in COMPARISONS:
         row[f"{a} - {b}"] = paired(correct[a], correct[b]).as_dict()
+    ids = option_matrix(t, rule_heads("base", heads)[0]).item_ids
+    row["_correct"] = {r: dict(zip(ids, c)) for r, c in correct.items()}  # per question, for trends; not written out
     return row
+
+
+def public(row: dict) -> dict:
+    """A row as written to scaling.json (without its per-question outcomes)."""
+    return {k: v for k, v in row.items() if not k.startswith("_")}
+
+
+def size_trends(rows: list[dict]) -> list[dict]:
+    """Per protocol and training size with two or more model sizes: each difference's slope against
+    log10(parameters) on the questions every model answered, Holm-corrected over the whole list."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((*protocol(r), r["n_train"]), []).append(r)
+    out = []
+    for key, group in sorted(groups.items(), key=lambda kv: (-kv[0][1], str(kv[0]))):
+        if len({r["parameters"] for r in group}) < 2:
+            continue
+        group = sorted(group, key=lambda r: r["parameters"])
+        shared = sorted(set.intersection(*(set(r["_correct"]["base"]) for r in group)))
+        if len(shared) < min(len(r["_correct"]["base"]) for r in group):
+            raise ConfigError(f"{', '.join(r['source'] for r in group)}: the same protocol but different questions; "
+                              "score every model on the same items (same task, split, --limit)")
+        trend = {"task": key[0], "shots": key[1], "n_items": key[2], "dtype": key[3], "n_train": key[4],
+                 "models": [r["model"] for r in group], "parameters": [r["parameters"] for r in group]}
+        for a, b, *_ in COMPARISONS:
+            diffs = [np.array([float(r["_correct"][a][q]) - float(r["_correct"][b][q]) for q in shared]) for r in group]
+            trend[f"{a} - {b}"] = size_trend(trend["parameters"], diffs).as_dict()
+        out.append(trend)
+    keys = [(i, f"{a} - {b}") for i in range(len(out)) for a, b, *_ in COMPARISONS]
+    for (i, k), p in zip(keys, holm([out[i][k]["p"] for i, k in keys])):
+        out[i][k]["p_holm"] = p
+    return out
 
 
 def with_holm(rows: list[dict]) -> list[dict]:
@@ -117,8 +154,9 @@ def _count(x: float) -> str:
     return f"{x / 1e9:.2f}B" if x >= 1e9 else f"{x / 1e6:.0f}M" if x >= 1e6 else f"{x:.0f}"
 
 
-def scaling_markdown(rows: list[dict], paper: list[dict]) -> str:
-    """One line per model, training size and protocol; then the paper's rows, which carry no interval."""
+def scaling_markdown(rows: list[dict], paper: list[dict], trends: list[dict] = ()) -> str:
+    """One line per model, training size and protocol; the trends with size; then the paper's rows,
+    which carry no interval."""
     cell = lambda c: f"{c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]; p_Holm={c['p_holm']:.2g}"  # noqa: E731
     lines = ["| model | parameters | benchmark (shots) | questions | n train | precision | base | SFT | Likra | Base-Likra "
              "| Likra - SFT | SFT - base | Base-Likra - base |", "|---" * 13 + "|"]
@@ -129,6 +167,19 @@ def scaling_markdown(rows: list[dict], paper: list[dict]) -> str:
                      + " | ".join(cell(r[f"{x} - {y}"]) for x, y, *_ in COMPARISONS) + " |")
     lines += ["", f"Differences are paired on the same questions: 95% bootstrap interval per comparison ({BOOTSTRAP_SAMPLES} "
               f"resamples of questions) and the exact McNemar p, Holm-corrected over all {3 * len(rows)} comparisons of the table."]
+    if trends:
+        slope = lambda c: f"{c['slope']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]; p_Holm={c['p_holm']:.2g}"  # noqa: E731
+        lines += ["", "Trend with size: change of each difference per tenfold parameters (least-squares slope against "
+                  "log10 of the parameter count), on the questions every model of the line answered:", "",
+                  "| benchmark (shots) | questions | n train | precision | models | Likra - SFT | SFT - base | Base-Likra - base |",
+                  "|---" * 8 + "|"]
+        for t in trends:
+            lines.append(f"| {t['task']} ({t['shots']}-shot) | {t['n_items']} | {t['n_train']} | {t['dtype']} | "
+                         f"{', '.join(t['models'])} | " + " | ".join(slope(t[f'{x} - {y}']) for x, y, *_ in COMPARISONS) + " |")
+        lines += ["", f"Slope intervals: 95% bootstrap ({BOOTSTRAP_SAMPLES} resamples of questions, the same questions for "
+                  "every model). p: randomisation test (each question's differences shuffled among the models), "
+                  f"Holm-corrected over the {3 * len(trends)} slopes. With two models the slope is their difference over "
+                  "the log-size gap; models of different families differ in more than size."]
     if paper:
         lines += ["", "The paper's rows (its Table 1; heads trained on all 6615 questions of its ARC pool; ARC-Challenge "
                   "scored 25-shot on its 1172 test questions, HellaSwag shots not stated; it publishes no interval and no "
@@ -209,12 +260,14 @@ def run(o: ScalingOptions) -> dict:
         except ConfigError as e:
             raise ConfigError(f"--parameters {spec!r}: {e}") from None
     rows = with_holm([scaling_row(src, given, o.weight) for src in o.source])
+    trends = size_trends(rows)
+    rows = [public(r) for r in rows]
     paper_file = {"builtin": PAPER_ROWS, "none": None}.get(o.paper, o.paper)
     paper = paper_points(load_paper_rows(paper_file)) if paper_file else []
-    result = {"rows": rows, "paper": paper, "weight": o.weight}
+    result = {"rows": rows, "trends": trends, "paper": paper, "weight": o.weight}
     if o.out:
         write_json(Path(o.out) / "scaling.json", result)
-        atomic_write(Path(o.out) / "scaling.md", scaling_markdown(rows, paper))
+        atomic_write(Path(o.out) / "scaling.md", scaling_markdown(rows, paper, trends))
         plot_scaling(rows, paper, Path(o.out) / "scaling.png")
     return result
 
@@ -223,5 +276,5 @@ def run(o: ScalingOptions) -> dict:
          ScalingOptions)
 def main(o: ScalingOptions, argv: list[str] | None = None) -> dict:
     result = run(o)
-    print(scaling_markdown(result["rows"], result["paper"]))
+    print(scaling_markdown(result["rows"], result["paper"], result["trends"]))
     return result
