@@ -261,6 +261,12 @@ def test_scaling_reads_each_models_table_and_draws_the_paper_beside(tmp_path, ca
     t = table(heads, gold=[0, 0, 0, 0], meta={"model": "smollm2-135m", "task": "arc_challenge", "heads": {"positive": "runs/p/final"}})
     assert main(["scaling", "--source", str(t.save(tmp_path / "non" / "scores.parquet").parent), "--out", str(tmp_path / "y")]) == 2
     assert "its training size n cannot be read" in capsys.readouterr().err
+    # two sizes under one protocol but on other questions: no trend can pair them, and the error says so
+    t = table(heads, gold=[0, 0, 0, 0], meta={"model": "gemma3-270m", "task": "arc_challenge", "heads": {"positive": "runs/p/n-001024"}})
+    t.columns["item_id"] = [q.replace("q", "other-") for q in t.columns["item_id"]]
+    other = str(t.save(tmp_path / "other" / "scores.parquet").parent)
+    assert main(["scaling", "--source", sources[0], "--source", other, "--out", str(tmp_path / "z")]) == 2
+    assert "the same protocol but different questions" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "r")]) == 0
     md = (tmp_path / "r" / "report.md").read_text()
     assert "## Scaling: `s`" in md and "| my-model | 1.50B | arc_challenge (0-shot) | 4 | 1024 |" in md
