@@ -24,6 +24,7 @@ def test_train_then_eval(tmp_path, tiny_model_dir, quiz, negatives, capsys):
     assert rc == 0
     res = json.loads((tmp_path / "ev" / "results.json").read_text())
     assert set(res["metrics"]) == {"base", "neg"} and res["n_items"] == 20
+    assert res["resumed_scores"] == 0 and not list((tmp_path / "ev").glob("*.progress.jsonl"))  # gone once the table is saved
     m = res["metrics"]
     if negatives != "irrelevant":  # it learned this quiz's wrong options: their likelihood went up
         assert m["neg"]["wrong_loglik_per_char"] > m["base"]["wrong_loglik_per_char"]

@@ -273,3 +273,37 @@ def test_chat_template_scores_the_answer_tokens_only(tmp_path):
     tok.chat_template = None
     with pytest.raises(ConfigError, match="no chat template"):
         Scorer(model, tok, chat_template=True).score([item], progress=False)
+
+
+def test_a_stopped_scoring_goes_on_where_it_stopped(tiny_llama, tiny_tokenizer, tmp_path, monkeypatch):
+    """A run killed mid-way leaves its finished batches on disk; the rerun scores only the rest and
+    its table equals an uninterrupted run's, value for value."""
+    from likra.errors import ConfigError
+    from likra.scoring.progress import ScoreLog
+
+    items = shared_items() + partial_items() + letter_items()
+    whole = Scorer(tiny_llama, tiny_tokenizer, batch_tokens=16).score(items, progress=False)
+    scorer = Scorer(tiny_llama, tiny_tokenizer, batch_tokens=16)  # one item per batch
+    forward, calls, killed = scorer._forward, [], []
+
+    def dies_on_third(batch):
+        calls.append(len(batch))
+        if len(calls) == 3 and not killed:
+            killed.append(True)
+            raise RuntimeError("stopped")  # the job is killed
+        return forward(batch)
+
+    monkeypatch.setattr(scorer, "_forward", dies_on_third)
+    log = ScoreLog(tmp_path / "scores.parquet.progress.jsonl")
+    with pytest.raises(RuntimeError, match="stopped"):
+        scorer.score(items, progress=False, log=log)
+    with open(log.path, "a") as f:
+        f.write('{"i": 4, "head": "ba')  # and its last line was cut short
+    calls.clear()
+    resumed = scorer.score(items, progress=False, log=log)
+    assert log.restored == 2 and len(calls) == len(items) - 2  # only what was missing
+    assert resumed.columns == whole.columns
+    # a progress file of other items is refused, naming the file and line, not mixed in
+    other = [Item(id="x", contexts=("a",) * 2, continuations=(" b", " c"), gold=0, n_chars=(1, 1))]
+    with pytest.raises(ConfigError, match=r"progress.jsonl, line 1: item '\w+' .* belongs to another scoring"):
+        ScoreLog(log.path).load(other, ["base"])

@@ -42,6 +42,7 @@ def evaluate(o: EvalOptions, argv: list[str] | None = None) -> dict:
     from ..provenance import versions
     from ..rules import rule_summary
     from ..scoring.engine import Scorer
+    from ..scoring.progress import ScoreLog
 
     torch.manual_seed(o.seed)
     heads = parse_heads(o.head)
@@ -55,13 +56,15 @@ def evaluate(o: EvalOptions, argv: list[str] | None = None) -> dict:
     t_load = time.time() - t0
     t1 = time.time()
     meta["split"] = task_items.split
-    table = scorer.score(task_items.items, list(heads), progress=not o.quiet, meta=meta)
+    log = ScoreLog(out / "scores.parquet.progress.jsonl")  # a stopped run goes on from here
+    table = scorer.score(task_items.items, list(heads), progress=not o.quiet, meta=meta, log=log)
     t_score = time.time() - t1
     results = {**meta, "metrics": head_metrics(table),
                "rules": rule_summary(table) if {"positive", "negative"} <= set(heads) else {}}
     if rank_world()[0] != 0:  # under a launcher, one process writes
         return results
     table.save(out / "scores.parquet")
+    log.remove()
     results.update({
         "n_items": len(task_items.items),
         "n_options": sum(it.n_options for it in task_items.items),
@@ -72,7 +75,8 @@ def evaluate(o: EvalOptions, argv: list[str] | None = None) -> dict:
         "seed": o.seed,
         "fewshot_seed": FEWSHOT_SEED,
         "processes": rank_world()[1],
-        "seconds": {"load": round(t_load, 2), "score": round(t_score, 2)},
+        "seconds": {"load": round(t_load, 2), "score": round(t_score, 2)},  # of this process (a resumed run: its last stretch)
+        "resumed_scores": log.restored,  # (head, item) scores an earlier, stopped run of this command had finished
         "command": "likra " + shlex.join(argv or []),
         "versions": versions(),
     })

@@ -154,6 +154,7 @@ def score_missing(model: str, task: str, protocol: Protocol, items: list,
     from ..io import torch_dtype
     from ..models import attach_adapters, load_base, load_tokenizer
     from ..scoring.engine import Scorer
+    from ..scoring.progress import ScoreLog
 
     base = load_base(model, torch_dtype(protocol.dtype))
     tokenizer = load_tokenizer(model)
@@ -171,7 +172,9 @@ def score_missing(model: str, task: str, protocol: Protocol, items: list,
             attached = True
         print(f"scoring {path}", file=sys.stderr)
         names = [h if a is not None else "base" for h, a in heads.items()]
-        scorer.score(items, names, progress=progress, meta={**meta, **extra}).save(path)
+        log = ScoreLog(path.with_name(path.name + ".progress.jsonl"))  # a stopped run goes on from here
+        scorer.score(items, names, progress=progress, meta={**meta, **extra}, log=log).save(path)
+        log.remove()
     return list(order)
 
 

@@ -30,6 +30,7 @@ from ..errors import InputRefused
 from ..models import BASE_HEAD, HeadSwitch
 from ..packing import Encoder, attention_masks, build_mask, sliding_window, softcap_logits
 from ..tasks.base import Item
+from .progress import ScoreLog
 from .table import ScoreTable
 
 DEFAULT_MAX_LENGTH = 2048  # lm-eval's fallback when neither config nor tokenizer says
@@ -226,8 +227,10 @@ class Scorer:
                 greedy_all[r][o] = False
         return sums, greedy_all
 
-    def score(self, items: list[Item], heads: list[str] | None = None, progress: bool = True, meta: dict | None = None) -> ScoreTable:
-        """One table row per (item, option, head)."""
+    def score(self, items: list[Item], heads: list[str] | None = None, progress: bool = True, meta: dict | None = None,
+              log: ScoreLog | None = None) -> ScoreTable:
+        """One table row per (item, option, head). With ``log``, finished batches are recorded there
+        and what an earlier, stopped run recorded is not scored again (one process only)."""
         from tqdm.auto import tqdm
 
         heads = heads or self.heads.names()
@@ -235,23 +238,29 @@ class Scorer:
             from ..chat import chat_item
 
             items = [chat_item(it, self.tokenizer) for it in items]
-        encoded = [encode_item(self.encoder, it, self.max_length) for it in items]
-        packed = [pack_item(i, e) for i, e in enumerate(encoded)]
-        batches = make_batches(packed, self.batch_tokens)
-        results: dict[str, dict[int, tuple[list[float], list[bool]]]] = {h: {} for h in heads}
-        n_opts = sum(it.n_options for it in items) * len(heads)
-        bar = tqdm(total=n_opts // rank_world()[1], desc="scoring options", unit="opt", disable=not progress or rank_world()[0] != 0,
-                   dynamic_ncols=True)
         rank, world = rank_world()  # under a launcher: this process takes every world-th batch
+        log = log if world == 1 else None
+        results = log.load(items, heads) if log else {h: {} for h in heads}
+        encoded = [encode_item(self.encoder, it, self.max_length) for it in items]
+        packed = [pack_item(i, e) for i, e in enumerate(encoded) if any(i not in results[h] for h in heads)]
+        batches = make_batches(packed, self.batch_tokens)
+        n_opts = sum(it.n_options for it in items) * len(heads)
+        bar = tqdm(total=n_opts // world, desc="scoring options", unit="opt", disable=not progress or rank != 0,
+                   dynamic_ncols=True, initial=sum(items[i].n_options for r in results.values() for i in r))
         for b, batch in enumerate(batches):
             if b % world != rank:
                 continue
             for head in heads:
+                todo = [p for p in batch if p.item_index not in results[head]]
+                if not todo:
+                    continue
                 with self.heads.activate(head):
-                    sums, greedy = self._forward(batch)
-                for p, s, g in zip(batch, sums, greedy):
-                    results[head][p.item_index] = (s, g)
-                bar.update(sum(len(p.scored) for p in batch))
+                    sums, greedy = self._forward(todo)
+                finished = {p.item_index: (s, g) for p, s, g in zip(todo, sums, greedy)}
+                results[head].update(finished)
+                if log:
+                    log.append(head, items, finished)
+                bar.update(sum(len(p.scored) for p in todo))
         bar.close()
         if world > 1:
             for part in gather_objects(results):
