@@ -213,9 +213,21 @@ def test_negative_types_table1_config_and_report(tmp_path, tiny_model_dir, quiz,
     run0 = tmp_path / "study" / "curve" / "run0"
     out = tmp_path / "study" / "negtypes"
     assert main(["negtypes", "--model", str(tiny_model_dir), "--curve", str(run0), "--negative", f"irrelevant={tmp_path / 'irrelevant'}",
-                 "--baseline", f"alone-neg={tmp_path / 'negative'}", "--out", str(out), "--quiet"]) == 0
+                 "--baseline", f"alone-neg={tmp_path / 'negative'}", "--pair", f"same-pos={tmp_path / 'positive'},{tmp_path / 'irrelevant'}",
+                 "--out", str(out), "--quiet"]) == 0
+    assert main(["negtypes", "--model", str(tiny_model_dir), "--curve", str(run0), "--type", f"irrelevant={tmp_path / 'irrelevant'}",
+                 "--points", "32", "--out", str(tmp_path / "elsewhere"), "--quiet"]) == 2
+    assert "--points [32]: not scored in" in capsys.readouterr().err
     acc = json.loads((out / "negtypes.json").read_text())
-    assert set(acc["likra"]) == {"near-miss", "irrelevant"} and set(acc["alone"]) == {"alone-neg"}
+    assert set(acc["likra"]) == {"near-miss", "irrelevant", "same-pos"} and set(acc["alone"]) == {"alone-neg"}
+    # a recipe variant brings its own positive head: here the curve's, so it reads exactly as the irrelevant type
+    assert acc["sft"]["same-pos"] == acc["sft"]["positive"] and acc["likra"]["same-pos"] == acc["likra"]["irrelevant"]
+    comp = {(c["rule"], c["b"]): c for c in acc["comparisons"] if c["n"] == 16}
+    assert acc["holm_over"] == len(acc["comparisons"]) == 4  # irrelevant (Likra), same-pos (SFT, Likra), alone-neg
+    assert comp[("sft", "same-pos")]["a_only"] == comp[("sft", "same-pos")]["b_only"] == 0
+    near, irr = acc["likra"]["near-miss"][-1][1], acc["likra"]["irrelevant"][-1][1]
+    assert abs(comp[("likra", "irrelevant")]["diff"] - (near - irr)) < 1e-12
+    assert all(c["p"] <= c["p_holm"] <= 1 for c in acc["comparisons"])
     # a baseline is the adapter scored by itself: here the curve's negative head, so base + table arithmetic agree
     from likra.rules import Heads, rule_accuracy
 
@@ -243,7 +255,7 @@ def test_negative_types_table1_config_and_report(tmp_path, tiny_model_dir, quiz,
 
     assert main(["report", str(tmp_path / "study")]) == 0
     md = (tmp_path / "study" / "report.md").read_text()
-    for section in ("## Table 1", "## Learning curve: `curve`", "## Negative types: `negtypes`"):
+    for section in ("## Table 1", "## Learning curve: `curve`", "## Recipe variants: `negtypes`", "Likra, near-miss - irrelevant, n = 16"):
         assert section in md
     assert "likra negtypes --model" in md  # each section names the command that made it
 

@@ -138,23 +138,27 @@ def _curve_section(folder: Path, run_dir: Path) -> list[str]:
 
 
 def _negtypes_section(folder: Path, run_dir: Path) -> list[str]:
-    from .experiments.negtypes import plot_negative_types
+    from .experiments.negtypes import comparison_lines, negtypes_result, plot_negative_types, table_rows
 
     acc = json.loads((folder / "negtypes.json").read_text())
+    if acc.get("curve") and (Path(acc["curve"]) / "tables" / "n-000000.parquet").exists():  # read off the tables themselves
+        acc = negtypes_result(acc["curve"], folder, acc["curve_label"], acc["weight"], tuple(acc["baselines"]))
     rel = folder.relative_to(run_dir)
-    ns = [n for n, _, _ in acc["sft"]["positive"]]
-    kind = "Baselines beside Likra" if acc.get("alone") and len(acc.get("likra", {})) <= 1 else "Negative types"
+    ns, rows = table_rows(acc)
+    variants = [label for label in acc["sft"] if label != "positive"]
+    kind = ("Baselines beside Likra" if acc.get("alone") and len(acc.get("likra", {})) <= 1
+            else "Recipe variants" if variants else "Negative types")
     plot_negative_types(acc, folder / "negative-types.png", f"{kind} ({rel})")
     md = [f"## {kind}: `{rel}`", "",
           "Likra with the same positive head and negative heads trained on different kinds of negatives; "
+          "a recipe variant (\"sft, LABEL\" rows) brings its own positive head; "
           "Base-Likra uses the base model in place of the positive head; \"alone\" rows are baseline adapters "
           "(DPO, KTO) scored by themselves (acc_norm, w = 1).", "",
           "| rule | " + " | ".join(f"n={n}" for n in ns) + " |", "|---" * (len(ns) + 1) + "|"]
-    rows = [("sft", acc["sft"]["positive"])] + [(f"{r}, {label}", pts) for r in ("likra", "base-likra", "alone")
-                                                for label, pts in acc.get(r, {}).items()]
-    for name, pts in rows:
-        by_n = {n: a for n, a, _ in pts}
+    for name, by_n in rows:
         md.append(f"| {name} | " + " | ".join(f"{by_n[n]:.4f}" if n in by_n else "-" for n in ns) + " |")
+    if acc.get("comparisons"):
+        md += ["", f"Paired on the same questions ({acc['note']}):", ""] + comparison_lines(acc)
     md += [""] + _figure(f"{kind} ({rel})", folder / "negative-types.png", run_dir) + _command_lines(folder, run_dir)
     return md
 

@@ -1,11 +1,14 @@
-"""``likra negtypes``: which negatives teach most (paper figure 5), and baselines beside Likra.
+"""``likra negtypes``: which negatives teach most (paper figure 5), recipe variants, and baselines beside Likra.
 
-Config in: a scored learning curve (one ``OUT/runK`` of ``likra curve``) and more negative runs
-(irrelevant, unrelated, hardest, ...), each with a label; optionally baseline adapters (DPO, KTO)
-to score by themselves. What it scores: each extra run at the curve's points, on the curve's own
-items and protocol, so that each reads as Likra with the curve's positive head (which is never
-scored again). What comes out: accuracy per rule, negative type and n (``negtypes.json``), a
-figure and the table printed.
+Config in: a scored learning curve (one ``OUT/runK`` of ``likra curve``) and more runs, each with a
+label: negative runs of other kinds (irrelevant, unrelated, hardest, ...; ``--type``), whole recipe
+variants (a positive and a negative run trained another way, e.g. batch 32; ``--pair``), and
+baseline adapters (DPO, KTO) scored by themselves (``--baseline``). What it scores: each extra run
+at the curve's points, on the curve's own items and protocol, so that a negative type reads as
+Likra with the curve's positive head (which is never scored again). What comes out: accuracy per
+rule, label and n, and every label paired against the curve's own heads on the same questions
+(bootstrap interval, exact McNemar, Holm over the table) in ``negtypes.json``; a figure; the
+tables printed.
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ from ..defaults import DEFAULT_MODEL
 from ..command import Writes, command, option
 from ..errors import ConfigError
 from ..io import write_json
-from ..rules import Heads, rule_accuracy
+from ..rules import Heads, rule_accuracy, rule_correct
 from ..scoring.table import ScoreTable
+from ..stats import BOOTSTRAP_SAMPLES, holm, paired
 from . import figures
 from .curve import point_heads
-from .runs import PROTOCOL_DEFAULTS, Protocol, check_meta, curve_points, score_missing, scored_points
+from .runs import PROTOCOL_DEFAULTS, Protocol, check_meta, check_roles, curve_points, score_missing, scored_points
 
 Accuracies = dict[str, dict[str, list[tuple[int, float, float]]]]  # rule -> label -> [(n, acc, stderr)]
+GROUPS = ("sft", "likra", "base-likra", "alone")  # the accuracy groups of negtypes.json (beside its comparisons)
 THE_CURVES = "(default: the curve's)"
 
 
@@ -45,6 +50,9 @@ class NegtypesOptions(Protocol, Writes):
                              flags=("--type", "--negative"), metavar="LABEL=RUN")
     baseline: list[str] = option([], "an adapter run scored by itself at the same points, e.g. dpo=runs/arc-s0/dpo (repeatable)",
                                  metavar="LABEL=RUN")
+    pair: list[str] = option([], "a recipe variant: its own positive and negative run, both scored, "
+                             "e.g. batch32=runs/b32/positive,runs/b32/negative (repeatable)", metavar="LABEL=POSITIVE,NEGATIVE")
+    points: list[int] = option([], "score only these n (repeatable; default: every n the curve and the run share)", metavar="N")
     curve_label: str = option("near-miss", "the label of the curve's own negative head")
     weight: float = option(1.0, "negative-head weight w")
     data_dir: str | None = option(None, "folder of the original benchmark files (or LIKRA_DATA_DIR); default: the hub")
@@ -78,70 +86,139 @@ def labelled(specs: list[str], flag: str) -> dict[str, str]:
     return runs
 
 
-def score_negative_types(o: NegtypesOptions, runs: dict[str, str], out: Path) -> Path:
-    """Score each run at the curve's points; tables cached under ``out/LABEL/n-XXXXXX.parquet`` (head ``LABEL@n``)."""
+KINDS = ("negative", "alone", "pair")  # a negative head beside the curve's positive; an adapter by itself; both heads
+
+
+def score_negative_types(o: NegtypesOptions, runs: dict[str, tuple[str, dict[str, str]]], out: Path) -> Path:
+    """Score each label's runs (label -> (kind, role -> run)) at the curve's points; tables cached under
+    ``out/LABEL/n-XXXXXX.parquet``: head ``LABEL@n`` (the negative run, or the baseline), and for a
+    pair also ``LABEL:positive@n``."""
     curve_tables = scored_points(o.curve)
     meta = ScoreTable.load(curve_tables[0]).meta
     protocol = curve_protocol(o, meta)
+    if set(o.points) - set(curve_tables):
+        raise ConfigError(f"--points {sorted(set(o.points) - set(curve_tables))}: not scored in {o.curve} (it has n = "
+                          f"{sorted(curve_tables)}); score them first with likra curve --points")
     tables = {}
-    for label, run in runs.items():
-        pts = curve_points(run)
-        for n in sorted(set(pts) & set(curve_tables) - {0}):
-            tables[out / label / f"n-{n:06d}.parquet"] = ({f"{label}@{n}": pts[n]},
-                                                          {**meta, "n": n, "negative_type": label, "negative_run": str(run)})
-    for path in tables:
+    for label, (kind, roles) in runs.items():
+        if kind == "pair":
+            check_roles(roles["positive"], roles["negative"])
+        main_run = roles.get("negative") or roles["positive"]
+        points = [curve_points(r) for r in roles.values()]
+        for n in sorted(set(curve_tables).intersection(*points, *([o.points] if o.points else [])) - {0}):
+            heads = {f"{label}@{n}": curve_points(main_run)[n]}
+            if kind == "pair":
+                heads[f"{label}:positive@{n}"] = curve_points(roles["positive"])[n]
+            extra = {"n": n, "negative_type": label, "negative_run": str(main_run), "kind": kind}
+            if kind == "pair":
+                extra["positive_run"] = str(roles["positive"])
+            tables[out / label / f"n-{n:06d}.parquet"] = (heads, {**meta, **extra})
+    for path, (_, extra) in tables.items():
         if path.exists():
-            check_meta(path, ScoreTable.load(path).meta, {**protocol.protocol(), "negative_run": tables[path][1]["negative_run"]})
+            check_meta(path, ScoreTable.load(path).meta, {**protocol.protocol(), "negative_run": extra["negative_run"],
+                                                         **({"positive_run": extra["positive_run"]} if "positive_run" in extra else {})})
     if any(not p.exists() for p in tables):
         items = protocol.items(meta["task"], o.data_dir).items
         score_missing(o.model, meta["task"], protocol, items, tables, progress=not o.quiet)
     return out
 
 
-def negative_type_accuracies(curve_dir: str | os.PathLike, types_dir: str | os.PathLike, curve_label: str = "near-miss",
-                             weight: float = 1.0, norm: bool = True, baselines: tuple[str, ...] = ()) -> Accuracies:
-    """rule ("likra", "base-likra") -> negative type -> [(n, accuracy, stderr)], plus "sft" -> {"positive": ...}:
-    every type paired with the curve's positive head at the same n; labels in ``baselines`` appear
-    under "alone" only, each scored by itself. Tables only."""
+def _cells(curve_dir, types_dir, curve_label: str, baselines: tuple[str, ...]):
+    """The base table, then per curve point n > 0: (n, the curve's table, {label: (kind, table, heads)});
+    the curve's own heads appear as ``curve_label`` (kind "negative"). A label's kind is read off its
+    tables (older tables without one: "alone" if listed in ``baselines``, else "negative")."""
     types_dir = Path(types_dir)
     curve_tables = scored_points(curve_dir)
     base = ScoreTable.load(curve_tables.pop(0))
-    b_acc = rule_accuracy(base, "base", norm=norm, heads=Heads())
-    result: Accuracies = {"likra": {}, "base-likra": {}, "sft": {"positive": [(0, *b_acc)]}, "alone": {}}
-    sources: dict[str, Path | None] = {curve_label: None}
-    if types_dir.exists():
-        sources.update({d.name: d for d in sorted(types_dir.iterdir()) if d.is_dir()})
-    for label in sources:
-        for r in (("alone",) if label in baselines else ("likra", "base-likra")):
-            result[r][label] = [(0, *b_acc)]
+    sources = {d.name: d for d in sorted(types_dir.iterdir()) if d.is_dir()} if types_dir.exists() else {}
+    cells = []
     for n, path in curve_tables.items():
         curve_t = base.concat(ScoreTable.load(path))
-        result["sft"]["positive"].append((n, *rule_accuracy(curve_t, "sft", weight, norm, point_heads(n))))
+        by_label = {curve_label: ("negative", curve_t, point_heads(n))}
         for label, d in sources.items():
-            if d is None:
-                t, neg = curve_t, f"negative@{n}"
-            elif (d / f"n-{n:06d}.parquet").exists():
-                t, neg = curve_t.concat(ScoreTable.load(d / f"n-{n:06d}.parquet")), f"{label}@{n}"
-            else:
+            f = d / f"n-{n:06d}.parquet"
+            if not f.exists():
                 continue
-            if label in baselines:
-                result["alone"][label].append((n, *rule_accuracy(t, "sft", weight, norm, Heads(positive=neg))))
+            extra = ScoreTable.load(f)
+            kind = extra.meta.get("kind") or ("alone" if label in baselines else "negative")
+            positive = f"{label}:positive@{n}" if kind == "pair" else f"positive@{n}"
+            by_label[label] = (kind, curve_t.concat(extra), Heads(base="base", positive=positive, negative=f"{label}@{n}"))
+        cells.append((n, curve_t, by_label))
+    return base, cells, [curve_label, *sources]
+
+
+def negative_type_accuracies(curve_dir: str | os.PathLike, types_dir: str | os.PathLike, curve_label: str = "near-miss",
+                             weight: float = 1.0, norm: bool = True, baselines: tuple[str, ...] = ()) -> Accuracies:
+    """rule ("likra", "base-likra") -> label -> [(n, accuracy, stderr)], "sft" -> {"positive": the curve's,
+    PAIR: a variant's own}, "alone" -> {BASELINE: ...}: negative types with the curve's positive head at
+    the same n, pairs with their own, baselines scored by themselves. Tables only."""
+    base, cells, labels = _cells(curve_dir, types_dir, curve_label, baselines)
+    b_acc = rule_accuracy(base, "base", norm=norm, heads=Heads())
+    result: Accuracies = {"likra": {}, "base-likra": {}, "sft": {"positive": [(0, *b_acc)]}, "alone": {}}
+    for n, _, by_label in cells:
+        for label, (kind, t, heads) in by_label.items():
+            if kind == "alone":
+                result["alone"].setdefault(label, [(0, *b_acc)]).append(
+                    (n, *rule_accuracy(t, "sft", weight, norm, Heads(positive=heads.negative))))
                 continue
-            heads = Heads(base="base", positive=f"positive@{n}", negative=neg)
-            for r in ("likra", "base-likra"):
-                result[r][label].append((n, *rule_accuracy(t, r, weight, norm, heads)))
-    return result
+            rules = ("sft", "likra", "base-likra") if kind == "pair" or label == curve_label else ("likra", "base-likra")
+            for r in rules:
+                key = "positive" if r == "sft" and label == curve_label else label
+                result[r].setdefault(key, [(0, *b_acc)]).append((n, *rule_accuracy(t, r, weight, norm, heads)))
+    order = {label: k for k, label in enumerate(labels)}
+    return {r: dict(sorted(by.items(), key=lambda kv: order.get(kv[0], -1))) for r, by in result.items()}
+
+
+def negative_type_comparisons(curve_dir: str | os.PathLike, types_dir: str | os.PathLike, curve_label: str = "near-miss",
+                              weight: float = 1.0, baselines: tuple[str, ...] = ()) -> dict:
+    """Every label against the curve's own heads at each n both have, paired on the same questions:
+    Likra (the curve's) - Likra (the label's) for negative types and pairs, SFT - SFT for pairs, and
+    Likra - the baseline alone; 95% bootstrap interval, exact McNemar p, Holm over the whole table."""
+    _, cells, _ = _cells(curve_dir, types_dir, curve_label, baselines)
+    rows = []
+    for n, curve_t, by_label in cells:
+        ours = {r: rule_correct(curve_t, r, weight, True, point_heads(n)) for r in ("sft", "likra")}
+        for label, (kind, t, heads) in by_label.items():
+            if label == curve_label:
+                continue
+            if kind == "alone":
+                rows.append(("likra", label, n, paired(ours["likra"], rule_correct(t, "sft", weight, True, Heads(positive=heads.negative)))))
+                continue
+            for r in (("sft", "likra") if kind == "pair" else ("likra",)):
+                rows.append((r, label, n, paired(ours[r], rule_correct(t, r, weight, True, heads))))
+    adjusted = holm([p.p for *_, p in rows])
+    return {"comparisons": [{"rule": r, "a": curve_label, "b": label, "n": n, **p.as_dict(), "p_holm": ph}
+                            for (r, label, n, p), ph in zip(rows, adjusted)],
+            "holm_over": len(rows),
+            "note": f"the curve's own heads ({curve_label}) minus each label's, paired on the same questions: 95% bootstrap "
+                    f"interval ({BOOTSTRAP_SAMPLES} resamples of questions), exact McNemar p, Holm over every comparison here"}
+
+
+def negtypes_result(curve_dir: str | os.PathLike, types_dir: str | os.PathLike, curve_label: str = "near-miss",
+                    weight: float = 1.0, baselines: tuple[str, ...] = ()) -> dict:
+    """What ``negtypes.json`` holds: the accuracies, the paired comparisons, and where they were read
+    from (so that a report can read them again off the tables)."""
+    return {**negative_type_accuracies(curve_dir, types_dir, curve_label, weight, baselines=baselines),
+            **negative_type_comparisons(curve_dir, types_dir, curve_label, weight, baselines),
+            "curve": str(curve_dir), "curve_label": curve_label, "weight": weight, "baselines": list(baselines)}
+
+
+def comparison_lines(comp: dict) -> list[str]:
+    """One markdown line per comparison (what the report and the command print)."""
+    name = {"likra": "Likra", "sft": "SFT"}
+    return [f"- {name[c['rule']]}, {c['a']} - {c['b']}, n = {c['n']}: {c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}], "
+            f"McNemar p {c['p']:.2g}, Holm p {c['p_holm']:.2g} ({comp['holm_over']})" for c in comp["comparisons"]]
 
 
 def plot_negative_types(acc: Accuracies, path: str | os.PathLike, title: str) -> Path:
     """Likra with each negative type (solid, 95% binomial band) and Base-Likra (dashed), against n;
-    SFT in grey; the base model across."""
+    SFT in grey (a recipe variant's own SFT dotted, in its colour); the base model across."""
     import matplotlib.pyplot as plt
 
     fig, ax = figures.axes(6.8, 4.6)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     sft = acc["sft"]["positive"]
-    ns = sorted({n for group in acc.values() for pts in group.values() for n, _, _ in pts})
+    ns = sorted({n for g in GROUPS for pts in acc.get(g, {}).values() for n, _, _ in pts})
     if sft and sft[0][0] == 0:
         figures.base_line(ax, sft[0][1], figures.Z95 * sft[0][2], ns, "base model (95% binomial interval)")
     for k, (label, pts) in enumerate(acc["likra"].items()):
@@ -150,6 +227,9 @@ def plot_negative_types(acc: Accuracies, path: str | os.PathLike, title: str) ->
                      f"Likra, {label}", "-o", c, ns)
         bl = acc["base-likra"][label]
         figures.line(ax, [n for n, _, _ in bl], [a for _, a, _ in bl], None, f"Base-Likra, {label}", "--", c, ns)
+        if label in acc["sft"]:  # a recipe variant's own positive head
+            own = acc["sft"][label]
+            figures.line(ax, [n for n, _, _ in own], [a for _, a, _ in own], None, f"SFT, {label}", ":", c, ns)
     figures.line(ax, [n for n, _, _ in sft], [a for _, a, _ in sft], None, "SFT (positive head)", "-", "grey", ns)
     for label, pts in acc.get("alone", {}).items():
         figures.line(ax, [n for n, _, _ in pts], [a for _, a, _ in pts], None, f"{label} (alone)", ":^", None, ns)
@@ -159,33 +239,48 @@ def plot_negative_types(acc: Accuracies, path: str | os.PathLike, title: str) ->
 
 
 def table_rows(acc: Accuracies) -> tuple[list[int], list[tuple[str, dict[int, float]]]]:
-    ns = [n for n, _, _ in acc["sft"]["positive"]]
-    rows = [("sft", acc["sft"]["positive"])] + [(f"{r}, {label}", pts) for r in ("likra", "base-likra", "alone")
-                                                for label, pts in acc.get(r, {}).items()]
+    ns = sorted({n for g in GROUPS for pts in acc.get(g, {}).values() for n, _, _ in pts})
+    rows = [("sft" if label == "positive" else f"sft, {label}", pts) for label, pts in acc["sft"].items()]
+    rows += [(f"{r}, {label}", pts) for r in ("likra", "base-likra", "alone") for label, pts in acc.get(r, {}).items()]
     return ns, [(name, {n: a for n, a, _ in pts}) for name, pts in rows]
+
+
+def pairs(specs: list[str]) -> dict[str, dict[str, str]]:
+    out = {}
+    for label, both in labelled(specs, "--pair").items():
+        pos, sep, neg = both.partition(",")
+        if not sep or not pos or not neg:
+            raise ConfigError(f"--pair '{label}={both}': write LABEL=POSITIVE_RUN,NEGATIVE_RUN, e.g. batch32=runs/b32/positive,runs/b32/negative")
+        out[label] = {"positive": pos, "negative": neg}
+    return out
 
 
 def run(o: NegtypesOptions) -> Accuracies:
     out = o.require_out("negtypes")
-    types, baselines = labelled(o.type, "--type"), labelled(o.baseline, "--baseline")
-    if not o.curve or not (types or baselines):
-        raise ConfigError("likra negtypes needs --curve and at least one --type (or --baseline) LABEL=RUN")
-    if set(types) & set(baselines) or o.curve_label in {**types, **baselines}:
+    types, baselines, variants = labelled(o.type, "--type"), labelled(o.baseline, "--baseline"), pairs(o.pair)
+    if not o.curve or not (types or baselines or variants):
+        raise ConfigError("likra negtypes needs --curve and at least one --type, --pair or --baseline LABEL=RUN")
+    given = [*types, *baselines, *variants]
+    if len(set(given)) < len(given) or o.curve_label in given:
         raise ConfigError(f"labels must differ from each other and from the curve's own ('{o.curve_label}')")
-    score_negative_types(o, {**types, **baselines}, out)
-    acc = negative_type_accuracies(o.curve, out, o.curve_label, o.weight, baselines=tuple(baselines))
-    write_json(out / "negtypes.json", acc)
-    what = "negative types" if types else "Likra and " + ", ".join(baselines)
-    plot_negative_types(acc, out / "negative-types.png", f"{o.model}: {what} (w={o.weight:g})")
-    return acc
+    runs = {**{k: ("negative", {"negative": r}) for k, r in types.items()}, **{k: ("alone", {"positive": r}) for k, r in baselines.items()},
+            **{k: ("pair", v) for k, v in variants.items()}}
+    score_negative_types(o, runs, out)
+    result = negtypes_result(o.curve, out, o.curve_label, o.weight, tuple(baselines))
+    write_json(out / "negtypes.json", result)
+    what = "negative types" if types else "recipe variants" if variants else "Likra and " + ", ".join(baselines)
+    plot_negative_types(result, out / "negative-types.png", f"{o.model}: {what} (w={o.weight:g})")
+    return result
 
 
-@command("negtypes", "negative types: Likra with other negative heads against a scored curve's positive head", NegtypesOptions)
+@command("negtypes", "negative types: Likra with other negative heads (or other recipes) against a scored curve's heads",
+         NegtypesOptions)
 def main(o: NegtypesOptions, argv: list[str] | None = None) -> Accuracies:
     acc = run(o)
     ns, rows = table_rows(acc)
     print(f"{'rule':<28}" + "".join(f"{n:>8}" for n in ns))
     for name, by_n in rows:
         print(f"{name:<28}" + "".join(f"{by_n[n]:>8.4f}" if n in by_n else f"{'-':>8}" for n in ns))
+    print("\n".join(comparison_lines(acc)))
     print(f"figure: {Path(o.out) / 'negative-types.png'}")
     return acc
