@@ -217,7 +217,10 @@ def test_negative_types_table1_config_and_report(tmp_path, tiny_model_dir, quiz,
                  "--out", str(out), "--quiet"]) == 0
     assert main(["negtypes", "--model", str(tiny_model_dir), "--curve", str(run0), "--type", f"irrelevant={tmp_path / 'irrelevant'}",
                  "--points", "32", "--out", str(tmp_path / "elsewhere"), "--quiet"]) == 2
-    assert "--points [32]: not scored in" in capsys.readouterr().err
+    assert "--points [32]: not a scored point of" in capsys.readouterr().err
+    assert main(["negtypes", "--model", str(tiny_model_dir), "--curve", str(run0), "--type", f"negative={tmp_path / 'irrelevant'}",
+                 "--out", str(tmp_path / "elsewhere"), "--quiet"]) == 2
+    assert "'negative' names one of the curve's own heads" in capsys.readouterr().err
     acc = json.loads((out / "negtypes.json").read_text())
     assert set(acc["likra"]) == {"near-miss", "irrelevant", "same-pos"} and set(acc["alone"]) == {"alone-neg"}
     # a recipe variant brings its own positive head: here the curve's, so it reads exactly as the irrelevant type
@@ -255,7 +258,8 @@ def test_negative_types_table1_config_and_report(tmp_path, tiny_model_dir, quiz,
 
     assert main(["report", str(tmp_path / "study")]) == 0
     md = (tmp_path / "study" / "report.md").read_text()
-    for section in ("## Table 1", "## Learning curve: `curve`", "## Recipe variants: `negtypes`", "Likra, near-miss - irrelevant, n = 16"):
+    for section in ("## Table 1", "## Learning curve: `curve`", "## Recipe variants: `negtypes`",
+                    "Likra (near-miss) - Likra (irrelevant), n = 16", "Likra (near-miss) - alone-neg alone, n = 16"):
         assert section in md
     assert "likra negtypes --model" in md  # each section names the command that made it
 

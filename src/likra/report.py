@@ -138,22 +138,22 @@ def _curve_section(folder: Path, run_dir: Path) -> list[str]:
 
 
 def _negtypes_section(folder: Path, run_dir: Path) -> list[str]:
-    from .experiments.negtypes import comparison_lines, negtypes_result, plot_negative_types, table_rows
+    from .experiments.negtypes import GROUPS, comparison_lines, negtypes_result, plot_negative_types, table_rows, title
 
     acc = json.loads((folder / "negtypes.json").read_text())
-    if acc.get("curve") and (Path(acc["curve"]) / "tables" / "n-000000.parquet").exists():  # read off the tables themselves
+    labels = {label for g in GROUPS for label in acc.get(g, {})} - {"positive", acc.get("curve_label")}
+    if acc.get("curve") and (Path(acc["curve"]) / "tables" / "n-000000.parquet").exists() \
+            and all((folder / label).is_dir() for label in labels):  # read off the tables themselves
         acc = negtypes_result(acc["curve"], folder, acc["curve_label"], acc["weight"], tuple(acc["baselines"]))
     rel = folder.relative_to(run_dir)
     ns, rows = table_rows(acc)
-    variants = [label for label in acc["sft"] if label != "positive"]
-    kind = ("Baselines beside Likra" if acc.get("alone") and len(acc.get("likra", {})) <= 1
-            else "Recipe variants" if variants else "Negative types")
+    kind = title(acc)
     plot_negative_types(acc, folder / "negative-types.png", f"{kind} ({rel})")
     md = [f"## {kind}: `{rel}`", "",
           "Likra with the same positive head and negative heads trained on different kinds of negatives; "
           "a recipe variant (\"sft, LABEL\" rows) brings its own positive head; "
           "Base-Likra uses the base model in place of the positive head; \"alone\" rows are baseline adapters "
-          "(DPO, KTO) scored by themselves (acc_norm, w = 1).", "",
+          f"(DPO, KTO) scored by themselves (acc_norm, w = {acc.get('weight', 1.0):g}).", "",
           "| rule | " + " | ".join(f"n={n}" for n in ns) + " |", "|---" * (len(ns) + 1) + "|"]
     for name, by_n in rows:
         md.append(f"| {name} | " + " | ".join(f"{by_n[n]:.4f}" if n in by_n else "-" for n in ns) + " |")

@@ -30,6 +30,7 @@ from .curve import point_heads
 from .runs import PROTOCOL_DEFAULTS, Protocol, check_meta, check_roles, curve_points, score_missing, scored_points
 
 Accuracies = dict[str, dict[str, list[tuple[int, float, float]]]]  # rule -> label -> [(n, acc, stderr)]
+# negtypes.json: the Accuracies, plus "comparisons", "holm_over", "note", and where they were read from
 GROUPS = ("sft", "likra", "base-likra", "alone")  # the accuracy groups of negtypes.json (beside its comparisons)
 THE_CURVES = "(default: the curve's)"
 
@@ -72,6 +73,9 @@ def curve_protocol(o: NegtypesOptions, curve_meta: dict) -> Protocol:
     return Protocol(**found)
 
 
+RESERVED = ("base", "positive", "negative")  # the curve's own head names: a label may not take them
+
+
 def labelled(specs: list[str], flag: str) -> dict[str, str]:
     runs = {}
     for spec in specs:
@@ -80,53 +84,66 @@ def labelled(specs: list[str], flag: str) -> dict[str, str]:
             raise ConfigError(f"{flag} '{spec}': write LABEL=RUN_FOLDER, e.g. irrelevant=runs/arc-s0/neg-irrelevant")
         if not label.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(f"{flag} '{spec}': use letters, digits, - and _ only in the label")
+        if label in RESERVED:
+            raise ConfigError(f"{flag} '{spec}': '{label}' names one of the curve's own heads; choose another label")
         if label in runs:
             raise ConfigError(f"{flag}: label '{label}' is given twice")
         runs[label] = run
     return runs
 
 
-KINDS = ("negative", "alone", "pair")  # a negative head beside the curve's positive; an adapter by itself; both heads
-
-
 def score_negative_types(o: NegtypesOptions, runs: dict[str, tuple[str, dict[str, str]]], out: Path) -> Path:
-    """Score each label's runs (label -> (kind, role -> run)) at the curve's points; tables cached under
-    ``out/LABEL/n-XXXXXX.parquet``: head ``LABEL@n`` (the negative run, or the baseline), and for a
-    pair also ``LABEL:positive@n``."""
+    """Score each label's runs (label -> (kind, role -> run); kind "negative", "alone" or "pair") at the
+    curve's points (those of ``o.points`` only, if given); tables cached under ``out/LABEL/n-XXXXXX.parquet``
+    with head ``LABEL@n`` (the negative run, or the baseline) and, for a pair, ``LABEL:positive@n``."""
     curve_tables = scored_points(o.curve)
-    meta = ScoreTable.load(curve_tables[0]).meta
+    meta = {k: v for k, v in ScoreTable.load(curve_tables[0]).meta.items() if k not in ("positive_run", "negative_run")}
     protocol = curve_protocol(o, meta)
-    if set(o.points) - set(curve_tables):
-        raise ConfigError(f"--points {sorted(set(o.points) - set(curve_tables))}: not scored in {o.curve} (it has n = "
-                          f"{sorted(curve_tables)}); score them first with likra curve --points")
+    scored = set(curve_tables) - {0}
+    if set(o.points) - scored:
+        raise ConfigError(f"--points {sorted(set(o.points) - scored)}: not a scored point of {o.curve} (it has n = "
+                          f"{sorted(scored)}); score them first with likra curve --points")
+    wanted = set(o.points) or scored
     tables = {}
     for label, (kind, roles) in runs.items():
         if kind == "pair":
-            check_roles(roles["positive"], roles["negative"])
-        main_run = roles.get("negative") or roles["positive"]
-        points = [curve_points(r) for r in roles.values()]
-        for n in sorted(set(curve_tables).intersection(*points, *([o.points] if o.points else [])) - {0}):
-            heads = {f"{label}@{n}": curve_points(main_run)[n]}
+            try:
+                check_roles(roles["positive"], roles["negative"])
+            except ConfigError as e:
+                raise ConfigError(f"--pair {label}: {e} (write LABEL=POSITIVE_RUN,NEGATIVE_RUN)") from None
+        points = {role: curve_points(r) for role, r in roles.items()}
+        common = sorted(wanted.intersection(*points.values()))
+        if not common:
+            raise ConfigError(f"{label}: its runs saved n = {sorted(set.intersection(*map(set, points.values())))}, none of them "
+                              f"among the n to score ({sorted(wanted)}); train it to those n or pick other --points")
+        main_role = "negative" if "negative" in roles else "positive"
+        for n in common:
+            heads = {f"{label}@{n}": points[main_role][n]}
+            extra = {"n": n, "negative_type": label, "negative_run": str(roles[main_role]), "kind": kind}
             if kind == "pair":
-                heads[f"{label}:positive@{n}"] = curve_points(roles["positive"])[n]
-            extra = {"n": n, "negative_type": label, "negative_run": str(main_run), "kind": kind}
-            if kind == "pair":
+                heads[f"{label}:positive@{n}"] = points["positive"][n]
                 extra["positive_run"] = str(roles["positive"])
             tables[out / label / f"n-{n:06d}.parquet"] = (heads, {**meta, **extra})
     for path, (_, extra) in tables.items():
         if path.exists():
-            check_meta(path, ScoreTable.load(path).meta, {**protocol.protocol(), "negative_run": extra["negative_run"],
-                                                         **({"positive_run": extra["positive_run"]} if "positive_run" in extra else {})})
+            found = ScoreTable.load(path).meta
+            older = "negative" if extra["kind"] == "pair" else extra["kind"]  # tables older than kinds: types or baselines
+            check_meta(path, {"kind": older, **found},
+                       {**protocol.protocol(), **{k: extra[k] for k in ("negative_run", "positive_run", "kind") if k in extra}})
     if any(not p.exists() for p in tables):
         items = protocol.items(meta["task"], o.data_dir).items
         score_missing(o.model, meta["task"], protocol, items, tables, progress=not o.quiet)
     return out
 
 
+Cell = tuple[str, ScoreTable, Heads]  # (kind, table, heads to read) of one label at one n
+
+
 def _cells(curve_dir, types_dir, curve_label: str, baselines: tuple[str, ...]):
-    """The base table, then per curve point n > 0: (n, the curve's table, {label: (kind, table, heads)});
-    the curve's own heads appear as ``curve_label`` (kind "negative"). A label's kind is read off its
-    tables (older tables without one: "alone" if listed in ``baselines``, else "negative")."""
+    """The base table, then per curve point n > 0: (n, {label: (kind, table, heads)}), the curve's own
+    heads first as ``curve_label``; and every label in order. A label's kind is read off its tables
+    (tables older than kinds: "alone" if listed in ``baselines``, else "negative"); a baseline's
+    adapter is read as the positive head, alone."""
     types_dir = Path(types_dir)
     curve_tables = scored_points(curve_dir)
     base = ScoreTable.load(curve_tables.pop(0))
@@ -134,17 +151,56 @@ def _cells(curve_dir, types_dir, curve_label: str, baselines: tuple[str, ...]):
     cells = []
     for n, path in curve_tables.items():
         curve_t = base.concat(ScoreTable.load(path))
-        by_label = {curve_label: ("negative", curve_t, point_heads(n))}
+        by_label: dict[str, Cell] = {curve_label: ("curve", curve_t, point_heads(n))}
         for label, d in sources.items():
             f = d / f"n-{n:06d}.parquet"
             if not f.exists():
                 continue
             extra = ScoreTable.load(f)
             kind = extra.meta.get("kind") or ("alone" if label in baselines else "negative")
-            positive = f"{label}:positive@{n}" if kind == "pair" else f"positive@{n}"
-            by_label[label] = (kind, curve_t.concat(extra), Heads(base="base", positive=positive, negative=f"{label}@{n}"))
-        cells.append((n, curve_t, by_label))
+            heads = {"alone": Heads(positive=f"{label}@{n}"),
+                     "pair": Heads(base="base", positive=f"{label}:positive@{n}", negative=f"{label}@{n}")
+                     }.get(kind, Heads(base="base", positive=f"positive@{n}", negative=f"{label}@{n}"))
+            by_label[label] = (kind, curve_t.concat(extra), heads)
+        cells.append((n, by_label))
     return base, cells, [curve_label, *sources]
+
+
+def _accuracies(base: ScoreTable, cells, labels: list[str], weight: float, norm: bool = True) -> Accuracies:
+    b_acc = rule_accuracy(base, "base", norm=norm, heads=Heads())
+    result: Accuracies = {"likra": {}, "base-likra": {}, "sft": {}, "alone": {}}
+    for n, by_label in cells:
+        for label, (kind, t, heads) in by_label.items():
+            if kind == "alone":
+                result["alone"].setdefault(label, [(0, *b_acc)]).append((n, *rule_accuracy(t, "sft", weight, norm, heads)))
+                continue
+            for r in ("sft", "likra", "base-likra") if kind in ("curve", "pair") else ("likra", "base-likra"):
+                key = "positive" if r == "sft" and kind == "curve" else label
+                result[r].setdefault(key, [(0, *b_acc)]).append((n, *rule_accuracy(t, r, weight, norm, heads)))
+    result["sft"].setdefault("positive", [(0, *b_acc)])
+    order = {label: k for k, label in enumerate(labels)}
+    return {r: dict(sorted(by.items(), key=lambda kv: order.get(kv[0], -1))) for r, by in result.items()}
+
+
+def _comparisons(cells, curve_label: str, weight: float) -> dict:
+    rows = []
+    for n, by_label in cells:
+        _, curve_t, curve_heads = by_label[curve_label]
+        ours = {r: rule_correct(curve_t, r, weight, True, curve_heads) for r in ("sft", "likra")}
+        for label, (kind, t, heads) in by_label.items():
+            if kind == "curve":
+                continue
+            if kind == "alone":  # Likra against the baseline adapter by itself
+                rows.append(("likra", "alone", label, n, paired(ours["likra"], rule_correct(t, "sft", weight, True, heads))))
+                continue
+            for r in ("sft", "likra") if kind == "pair" else ("likra",):
+                rows.append((r, r, label, n, paired(ours[r], rule_correct(t, r, weight, True, heads))))
+    adjusted = holm([p.p for *_, p in rows])
+    return {"comparisons": [{"rule": ra, "rule_b": rb, "a": curve_label, "b": label, "n": n, **p.as_dict(), "p_holm": ph}
+                            for (ra, rb, label, n, p), ph in zip(rows, adjusted)],
+            "holm_over": len(rows),
+            "note": f"the curve's own heads ({curve_label}) minus each label's, paired on the same questions: 95% bootstrap "
+                    f"interval ({BOOTSTRAP_SAMPLES} resamples of questions), exact McNemar p, Holm over every comparison here"}
 
 
 def negative_type_accuracies(curve_dir: str | os.PathLike, types_dir: str | os.PathLike, curve_label: str = "near-miss",
@@ -153,60 +209,41 @@ def negative_type_accuracies(curve_dir: str | os.PathLike, types_dir: str | os.P
     PAIR: a variant's own}, "alone" -> {BASELINE: ...}: negative types with the curve's positive head at
     the same n, pairs with their own, baselines scored by themselves. Tables only."""
     base, cells, labels = _cells(curve_dir, types_dir, curve_label, baselines)
-    b_acc = rule_accuracy(base, "base", norm=norm, heads=Heads())
-    result: Accuracies = {"likra": {}, "base-likra": {}, "sft": {"positive": [(0, *b_acc)]}, "alone": {}}
-    for n, _, by_label in cells:
-        for label, (kind, t, heads) in by_label.items():
-            if kind == "alone":
-                result["alone"].setdefault(label, [(0, *b_acc)]).append(
-                    (n, *rule_accuracy(t, "sft", weight, norm, Heads(positive=heads.negative))))
-                continue
-            rules = ("sft", "likra", "base-likra") if kind == "pair" or label == curve_label else ("likra", "base-likra")
-            for r in rules:
-                key = "positive" if r == "sft" and label == curve_label else label
-                result[r].setdefault(key, [(0, *b_acc)]).append((n, *rule_accuracy(t, r, weight, norm, heads)))
-    order = {label: k for k, label in enumerate(labels)}
-    return {r: dict(sorted(by.items(), key=lambda kv: order.get(kv[0], -1))) for r, by in result.items()}
+    return _accuracies(base, cells, labels, weight, norm)
 
 
 def negative_type_comparisons(curve_dir: str | os.PathLike, types_dir: str | os.PathLike, curve_label: str = "near-miss",
                               weight: float = 1.0, baselines: tuple[str, ...] = ()) -> dict:
     """Every label against the curve's own heads at each n both have, paired on the same questions:
-    Likra (the curve's) - Likra (the label's) for negative types and pairs, SFT - SFT for pairs, and
-    Likra - the baseline alone; 95% bootstrap interval, exact McNemar p, Holm over the whole table."""
+    Likra (the curve's) - Likra (the label's) for negative types and pairs, SFT - SFT for pairs (the
+    curve's positive head against the variant's), and Likra - the baseline alone; 95% bootstrap
+    interval, exact McNemar p, Holm over the whole table."""
     _, cells, _ = _cells(curve_dir, types_dir, curve_label, baselines)
-    rows = []
-    for n, curve_t, by_label in cells:
-        ours = {r: rule_correct(curve_t, r, weight, True, point_heads(n)) for r in ("sft", "likra")}
-        for label, (kind, t, heads) in by_label.items():
-            if label == curve_label:
-                continue
-            if kind == "alone":
-                rows.append(("likra", label, n, paired(ours["likra"], rule_correct(t, "sft", weight, True, Heads(positive=heads.negative)))))
-                continue
-            for r in (("sft", "likra") if kind == "pair" else ("likra",)):
-                rows.append((r, label, n, paired(ours[r], rule_correct(t, r, weight, True, heads))))
-    adjusted = holm([p.p for *_, p in rows])
-    return {"comparisons": [{"rule": r, "a": curve_label, "b": label, "n": n, **p.as_dict(), "p_holm": ph}
-                            for (r, label, n, p), ph in zip(rows, adjusted)],
-            "holm_over": len(rows),
-            "note": f"the curve's own heads ({curve_label}) minus each label's, paired on the same questions: 95% bootstrap "
-                    f"interval ({BOOTSTRAP_SAMPLES} resamples of questions), exact McNemar p, Holm over every comparison here"}
+    return _comparisons(cells, curve_label, weight)
 
 
 def negtypes_result(curve_dir: str | os.PathLike, types_dir: str | os.PathLike, curve_label: str = "near-miss",
                     weight: float = 1.0, baselines: tuple[str, ...] = ()) -> dict:
     """What ``negtypes.json`` holds: the accuracies, the paired comparisons, and where they were read
     from (so that a report can read them again off the tables)."""
-    return {**negative_type_accuracies(curve_dir, types_dir, curve_label, weight, baselines=baselines),
-            **negative_type_comparisons(curve_dir, types_dir, curve_label, weight, baselines),
+    base, cells, labels = _cells(curve_dir, types_dir, curve_label, baselines)
+    return {**_accuracies(base, cells, labels, weight), **_comparisons(cells, curve_label, weight),
             "curve": str(curve_dir), "curve_label": curve_label, "weight": weight, "baselines": list(baselines)}
+
+
+def title(acc: dict) -> str:
+    """What a negtypes folder shows: recipe variants (any pair), negative types, or baselines beside Likra."""
+    if any(label != "positive" for label in acc["sft"]):
+        return "Recipe variants"
+    return "Baselines beside Likra" if acc.get("alone") and len(acc.get("likra", {})) <= 1 else "Negative types"
 
 
 def comparison_lines(comp: dict) -> list[str]:
     """One markdown line per comparison (what the report and the command print)."""
-    name = {"likra": "Likra", "sft": "SFT"}
-    return [f"- {name[c['rule']]}, {c['a']} - {c['b']}, n = {c['n']}: {c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}], "
+    def side(rule: str, label: str, curve: bool) -> str:
+        return {"likra": f"Likra ({label})", "sft": "SFT" if curve else f"SFT ({label})", "alone": f"{label} alone"}[rule]
+
+    return [f"- {side(c['rule'], c['a'], True)} - {side(c.get('rule_b', c['rule']), c['b'], False)}, n = {c['n']}: {c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}], "
             f"McNemar p {c['p']:.2g}, Holm p {c['p_holm']:.2g} ({comp['holm_over']})" for c in comp["comparisons"]]
 
 
@@ -255,7 +292,7 @@ def pairs(specs: list[str]) -> dict[str, dict[str, str]]:
     return out
 
 
-def run(o: NegtypesOptions) -> Accuracies:
+def run(o: NegtypesOptions) -> dict:
     out = o.require_out("negtypes")
     types, baselines, variants = labelled(o.type, "--type"), labelled(o.baseline, "--baseline"), pairs(o.pair)
     if not o.curve or not (types or baselines or variants):
@@ -268,14 +305,13 @@ def run(o: NegtypesOptions) -> Accuracies:
     score_negative_types(o, runs, out)
     result = negtypes_result(o.curve, out, o.curve_label, o.weight, tuple(baselines))
     write_json(out / "negtypes.json", result)
-    what = "negative types" if types else "recipe variants" if variants else "Likra and " + ", ".join(baselines)
-    plot_negative_types(result, out / "negative-types.png", f"{o.model}: {what} (w={o.weight:g})")
+    plot_negative_types(result, out / "negative-types.png", f"{o.model}: {title(result).lower()} (w={o.weight:g})")
     return result
 
 
 @command("negtypes", "negative types: Likra with other negative heads (or other recipes) against a scored curve's heads",
          NegtypesOptions)
-def main(o: NegtypesOptions, argv: list[str] | None = None) -> Accuracies:
+def main(o: NegtypesOptions, argv: list[str] | None = None) -> dict:
     acc = run(o)
     ns, rows = table_rows(acc)
     print(f"{'rule':<28}" + "".join(f"{n:>8}" for n in ns))
