@@ -114,6 +114,14 @@ def test_sweep_and_mass(tmp_path, tiny_model_dir, quiz, capsys):
         torch.nn.Module.__call__ = real_call
     sweep = sweep_from_curve(tmp_path / "curve" / "run0", [0.0, 1.0])
     assert list(sweep) == [16] and [w for w, _, _ in sweep[16]] == [0.0, 1.0]
+    import json
+
+    # the best w against w = 1, paired: its difference is the difference of the two accuracies
+    best = json.loads((tmp_path / "curve" / "sweep-likra-best.json").read_text())
+    row = best["runs"]["run0"][0]
+    accs = {w: a for w, a, _ in json.loads((tmp_path / "curve" / "sweep-likra.json").read_text())["run0"]["16"]}
+    assert best["holm_over"] == 1 and row["best_w"] == max(accs, key=accs.get)
+    assert abs(row["diff"] - (accs[row["best_w"]] - accs[1.0])) < 1e-12 and row["p"] <= row["p_holm"] <= 1
 
     items = load_items(f"jsonl:{quiz}").items
     mitems = mass_items(items, {it.id: [0.0, -1.0, -0.5, -2.0] for it in items}, ["A woman speaks to the camera."])

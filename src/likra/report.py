@@ -124,13 +124,21 @@ def _curve_section(folder: Path, run_dir: Path) -> list[str]:
     if sweep_json.exists():
         md += [f"### Weight sweep (Likra), `{rel}`", ""]
         sweeps = json.loads(sweep_json.read_text())
+        best_json = folder / "sweep-likra-best.json"
+        against_one = json.loads(best_json.read_text()) if best_json.exists() else {"runs": {}}
+        gaps = {(run, str(row["n"])): row for run, rows in against_one["runs"].items() for row in rows}
         for run, per_n in sweeps.items():
             plot_sweep({int(n): pts for n, pts in per_n.items()}, folder / f"sweep-likra-{run}.png", f"likra: accuracy vs w ({run})")
         for run, per_n in sweeps.items():
             for n, pts in per_n.items():
                 best = max(pts, key=lambda p: p[1])
                 at1 = next((a for w, a, _ in pts if abs(w - 1.0) < 1e-9), float("nan"))
-                md.append(f"- {run}, n={n}: best w = {best[0]:g} ({best[1]:.4f}); at w = 1: {at1:.4f}; at w = 0 (SFT): {pts[0][1]:.4f}")
+                gap = gaps.get((run, n))
+                vs1 = (f"; best - w=1 {gap['diff']:+.3f} [{gap['lo']:+.3f}, {gap['hi']:+.3f}], Holm p {gap['p_holm']:.2g}"
+                       if gap and gap["best_w"] != 1.0 else "")
+                md.append(f"- {run}, n={n}: best w = {best[0]:g} ({best[1]:.4f}); at w = 1: {at1:.4f}; at w = 0 (SFT): {pts[0][1]:.4f}{vs1}")
+        if gaps:
+            md += ["", f"Best w against w = 1: {against_one['note']} ({against_one['holm_over']} comparisons)."]
         md.append("")
         for png in sorted(folder.glob("sweep-*.png")):
             md += _figure(f"Weight sweep ({rel}, {png.stem})", png, run_dir)
