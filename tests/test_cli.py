@@ -136,8 +136,15 @@ def test_sweep_and_mass(tmp_path, tiny_model_dir, quiz, capsys):
     import json
 
     changes = json.loads((out / "mass.json").read_text())
-    assert set(changes) == {"positive", "negative"} and set(changes["positive"]) == set(MASS_CATEGORIES)
+    from likra.experiments.mass import GAP, SEPARATION
+
+    assert set(changes) == {"positive", "negative", GAP} and set(changes["positive"]) == set(MASS_CATEGORIES)
     assert [p[0] for p in changes["negative"]["correct"]] == [0, 16]
+    # the gap is the difference of the heads' mean changes (a mean of differences), the separation its wrong-minus-correct
+    for c in MASS_CATEGORIES:
+        assert abs(changes[GAP][c][1][1] - (changes["negative"][c][1][1] - changes["positive"][c][1][1])) < 1e-9
+    wrong, right = changes[GAP]["most-likely-incorrect"][1][1], changes[GAP]["correct"][1][1]
+    assert abs(changes[GAP][SEPARATION][1][1] - (wrong - right)) < 1e-9 and changes[GAP][SEPARATION][1][2] > 0
 
 
 def test_reproduce_small_preset_writes_report(tmp_path, tiny_model_dir, quiz, capsys):

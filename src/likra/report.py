@@ -172,7 +172,7 @@ def _negtypes_section(folder: Path, run_dir: Path) -> list[str]:
 
 
 def _mass_section(folder: Path, run_dir: Path) -> list[str]:
-    from .experiments.mass import mass_changes, plot_mass
+    from .experiments.mass import GAP, SEPARATION, mass_changes, plot_mass
 
     changes = mass_changes(folder) if (folder / "tables" / "n-000000.parquet").exists() else json.loads((folder / "mass.json").read_text())
     rel = folder.relative_to(run_dir)
@@ -181,7 +181,8 @@ def _mass_section(folder: Path, run_dir: Path) -> list[str]:
           "question's answer (irrelevant) and another benchmark's answer (unrelated).", ""]
     for head, cats in changes.items():
         ns = [p[0] for p in next(iter(cats.values()))]
-        md += [f"**{head} head**", "", "| category | " + " | ".join(f"n={n}" for n in ns) + " |",
+        md += [f"**{head} head**" if head != GAP else f"**{GAP}** (question by question: what the Likra score subtracts; "
+               f"{SEPARATION}: > 0 where the negative head, against the positive, prefers the wrong answer)", "", "| category | " + " | ".join(f"n={n}" for n in ns) + " |",
                "|---" * (len(ns) + 1) + "|"]
         md += [f"| {c} | " + " | ".join(f"{p[1]:+.3f}" + (f" ± {p[2]:.3f}" if len(p) > 2 and p[0] else "") for p in pts) + " |"
                for c, pts in cats.items()]

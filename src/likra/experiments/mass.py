@@ -5,7 +5,8 @@ benchmark for unrelated answers. What it scores: every test question with four c
 correct answer, the incorrect option the base model finds most likely, another test question's
 correct answer, an answer of the other benchmark) under the base model and both heads at every
 curve point. What comes out: the mean change of per-character log-likelihood from the base model,
-per head, category and n (``mass.json``), a figure, and the table printed.
+per head, category and n, and the negative head's change minus the positive's on the same
+questions (``mass.json``), a figure, and the table printed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from . import figures
 from .runs import Protocol, check_roles, curve_points, score_missing, scored_points, table_path
 
 MASS_CATEGORIES = ("correct", "most-likely-incorrect", "irrelevant", "unrelated")
+GAP = "negative - positive"  # what the Likra score subtracts: where the negative head puts more than the positive
+SEPARATION = "most-likely-incorrect - correct"  # under GAP: > 0 when the negative head (against the positive) prefers the wrong answer
 Changes = dict[str, dict[str, list[tuple[int, float, float]]]]  # head -> category -> [(n, mean change, 95% half-width)]
 
 
@@ -101,49 +104,63 @@ def score_mass(o: MassOptions, out: Path) -> Path:
     return out
 
 
+def _mean(d: np.ndarray, n: int) -> tuple[int, float, float]:
+    return n, float(d.mean()), float(figures.Z95 * d.std(ddof=1) / np.sqrt(len(d)))
+
+
 def mass_changes(out: str | os.PathLike) -> Changes:
     """head -> category -> [(n, mean change of per-character log-likelihood from the base, half-width of
-    its 95% interval over questions)]."""
+    its 95% interval over questions)]; and ``GAP``: the negative head's change minus the positive
+    head's on the same question (what the Likra score subtracts), with ``SEPARATION``, that gap on
+    the most likely wrong answer minus the gap on the correct one (question by question)."""
     tables = scored_points(out)
     base = option_matrix(ScoreTable.load(tables.pop(0)), "base")
     base_pc = np.array([per_char(ll, nc) for ll, nc in zip(base.loglik, base.n_chars)])
-    result: Changes = {h: {c: [(0, 0.0, 0.0)] for c in MASS_CATEGORIES} for h in ("positive", "negative")}
+    result: Changes = {h: {c: [(0, 0.0, 0.0)] for c in MASS_CATEGORIES} for h in ("positive", "negative", GAP)}
+    result[GAP][SEPARATION] = [(0, 0.0, 0.0)]
     for n, path in tables.items():
         t = ScoreTable.load(path)
+        delta = {}
         for h in ("positive", "negative"):
             m = option_matrix(t, f"{h}@{n}")
-            delta = np.array([per_char(ll, nc) for ll, nc in zip(m.loglik, m.n_chars)]) - base_pc
+            delta[h] = np.array([per_char(ll, nc) for ll, nc in zip(m.loglik, m.n_chars)]) - base_pc
+        delta[GAP] = delta["negative"] - delta["positive"]
+        for h, d in delta.items():
             for k, c in enumerate(MASS_CATEGORIES):
-                d = delta[:, k]
-                result[h][c].append((n, float(d.mean()), float(figures.Z95 * d.std(ddof=1) / np.sqrt(len(d)))))
+                result[h][c].append(_mean(d[:, k], n))
+        result[GAP][SEPARATION].append(_mean(delta[GAP][:, 1] - delta[GAP][:, 0], n))
     return result
 
 
 def plot_mass(changes: Changes, path: str | os.PathLike, title: str) -> Path:
     """One panel per head: the mean change of each category from the base model (0 at n = 0), with
     its 95% interval over questions as a band."""
-    fig, axes = figures.axes(9.6, 4.2, ncols=2, sharey=True)
-    for ax, head in zip(axes, ("positive", "negative")):
+    heads = [h for h in ("positive", "negative", GAP) if h in changes]  # mass.json files older than GAP have two
+    fig, axes = figures.axes(4.8 * len(heads), 4.2, ncols=len(heads))
+    if len(heads) > 2:
+        axes[1].sharey(axes[0])
+    for ax, head in zip(axes, heads):
         ns = [n for n, *_ in next(iter(changes[head].values()))]
         for cat, pts in changes[head].items():
             half = [p[2] if len(p) > 2 else 0.0 for p in pts]
             figures.line(ax, [p[0] for p in pts], [p[1] for p in pts], half, cat, "-o")
         ax.axhline(0, color="black", lw=0.8, linestyle="--", label="base model")
         figures.n_axis(ax, ns)
-        ax.set_title(f"{head} head", fontsize=10)
+        ax.set_title(f"{head} head" if head != GAP else f"{GAP} (what Likra subtracts)", fontsize=10)
     axes[0].set_ylabel("change of log-likelihood per character")
     fig.suptitle(title, fontsize=10)
-    return figures.finish(fig, axes[1], path, "", "Bands: 95% interval of the mean change over the test questions.",
-                          legend_axes=axes)
+    return figures.finish(fig, axes[-1], path, "", "Bands: 95% interval of the mean over the test questions (the last panel: "
+                          "paired, question by question).", legend_axes=axes)
 
 
 def summary_lines(changes: Changes) -> list[str]:
     lines = []
     for head, cats in changes.items():
-        lines.append(f"{head} head: change of mean log-likelihood per character from the base model (± 95% half-width)")
+        lines.append(f"{head} head: change of mean log-likelihood per character from the base model (± 95% half-width)"
+                     if head != GAP else f"{GAP}, question by question (± 95% half-width)")
         ns = [p[0] for p in next(iter(cats.values()))]
-        lines.append(f"{'category':<24}" + "".join(f"{n:>16}" for n in ns))
-        lines += [f"{c:<24}" + "".join(f"{p[1]:>9.3f} ±{p[2] if len(p) > 2 else 0:.3f}" for p in pts) for c, pts in cats.items()]
+        lines.append(f"{'category':<32}" + "".join(f"{n:>16}" for n in ns))
+        lines += [f"{c:<32}" + "".join(f"{p[1]:>9.3f} ±{p[2] if len(p) > 2 else 0:.3f}" for p in pts) for c, pts in cats.items()]
     return lines
 
 
