@@ -274,7 +274,7 @@ def test_negative_types_table1_config_and_report(tmp_path, tiny_model_dir, quiz,
     assert main(["report", str(tmp_path / "study")]) == 0
     md = (tmp_path / "study" / "report.md").read_text()
     for section in ("## Table 1", "## Learning curve: `curve`", "## Recipe variants: `negtypes`",
-                    "Likra (near-miss) - Likra (irrelevant), n = 16", "Likra (near-miss) - alone-neg alone, n = 16"):
+                    "| Likra (near-miss) - Likra (irrelevant) | ", "| Likra (near-miss) - alone-neg alone | "):
         assert section in md
     assert "likra negtypes --model" in md  # each section names the command that made it
 

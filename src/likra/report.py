@@ -146,7 +146,7 @@ def _curve_section(folder: Path, run_dir: Path) -> list[str]:
 
 
 def _negtypes_section(folder: Path, run_dir: Path) -> list[str]:
-    from .experiments.negtypes import GROUPS, comparison_lines, negtypes_result, plot_negative_types, table_rows, title
+    from .experiments.negtypes import GROUPS, comparison_table, negtypes_result, plot_negative_types, table_rows, title
 
     acc = json.loads((folder / "negtypes.json").read_text())
     labels = {label for g in GROUPS for label in acc.get(g, {})} - {"positive", acc.get("curve_label")}
@@ -166,7 +166,7 @@ def _negtypes_section(folder: Path, run_dir: Path) -> list[str]:
     for name, by_n in rows:
         md.append(f"| {name} | " + " | ".join(f"{by_n[n]:.4f}" if n in by_n else "-" for n in ns) + " |")
     if acc.get("comparisons"):
-        md += ["", f"Paired on the same questions ({acc['note']}):", ""] + comparison_lines(acc)
+        md += ["", f"Paired differences: {acc['note']} ({acc['holm_over']} comparisons).", ""] + comparison_table(acc)
     md += [""] + _figure(f"{kind} ({rel})", folder / "negative-types.png", run_dir) + _command_lines(folder, run_dir)
     return md
 

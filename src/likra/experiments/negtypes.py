@@ -238,12 +238,28 @@ def title(acc: dict) -> str:
     return "Baselines beside Likra" if acc.get("alone") and len(acc.get("likra", {})) <= 1 else "Negative types"
 
 
-def comparison_lines(comp: dict) -> list[str]:
-    """One markdown line per comparison (what the report and the command print)."""
-    def side(rule: str, label: str, curve: bool) -> str:
-        return {"likra": f"Likra ({label})", "sft": "SFT" if curve else f"SFT ({label})", "alone": f"{label} alone"}[rule]
+def _side(rule: str, label: str, curve: bool) -> str:
+    return {"likra": f"Likra ({label})", "sft": "SFT" if curve else f"SFT ({label})", "alone": f"{label} alone"}[rule]
 
-    return [f"- {side(c['rule'], c['a'], True)} - {side(c.get('rule_b', c['rule']), c['b'], False)}, n = {c['n']}: {c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}], "
+
+def _name(c: dict) -> str:
+    return f"{_side(c['rule'], c['a'], True)} - {_side(c.get('rule_b', c['rule']), c['b'], False)}"
+
+
+def comparison_table(comp: dict) -> list[str]:
+    """The comparisons as a markdown table: one row per pair of rules, one column per n (the report's form)."""
+    ns = sorted({c["n"] for c in comp["comparisons"]})
+    rows: dict[str, dict[int, dict]] = {}
+    for c in comp["comparisons"]:
+        rows.setdefault(_name(c), {})[c["n"]] = c
+    cell = lambda c: f"{c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}]; {c['p_holm']:.2g}"  # noqa: E731
+    return ["| paired difference; Holm p | " + " | ".join(f"n={n}" for n in ns) + " |", "|---" * (len(ns) + 1) + "|"] + \
+        [f"| {name} | " + " | ".join(cell(by_n[n]) if n in by_n else "-" for n in ns) + " |" for name, by_n in rows.items()]
+
+
+def comparison_lines(comp: dict) -> list[str]:
+    """One line per comparison (what the command prints)."""
+    return [f"- {_name(c)}, n = {c['n']}: {c['diff']:+.3f} [{c['lo']:+.3f}, {c['hi']:+.3f}], "
             f"McNemar p {c['p']:.2g}, Holm p {c['p_holm']:.2g} ({comp['holm_over']})" for c in comp["comparisons"]]
 
 
