@@ -1,6 +1,7 @@
 """likra's scoring engine vs lm-evaluation-harness (HF backend), side by side in one run.
 
     python benchmarks/scoring.py [--data-dir ../shared/data] [--quick]
+    python benchmarks/scoring.py --bf16-check 300   # likra fp32 against bf16 only, 25-shot
 
 SmolLM2-135M on ARC-Challenge test: the first 300 questions 0-shot and the first 50 25-shot
 (lm-eval's --limit). Each measurement runs in its own process so that peak memory (VmHWM) is that
@@ -37,22 +38,26 @@ def worker(engine: str, shots: int, limit: int, dtype: str, data_dir: str) -> di
         from likra.parity import lmeval_loglikelihoods
 
         lls, metrics, _ = lmeval_loglikelihoods(model, tok, TASK, data_dir, shots, limit, batch_size=16)
+        norm_picks = None
     else:
-        from likra.metrics import head_metrics
+        from likra.metrics import choose, head_metrics
         from likra.scoring.engine import Scorer
         from likra.scoring.table import option_matrix
         from likra.tasks import load_items
 
         items = load_items(TASK, shots=shots, limit=limit, data_dir=data_dir).items
         table = Scorer(model, tok).score(items, progress=False)
-        lls = [list(x) for x in option_matrix(table, "base").loglik]
+        matrix = option_matrix(table, "base")
+        lls = [list(x) for x in matrix.loglik]
+        norm_picks = [int(c) for c in choose([ll / nc for ll, nc in zip(matrix.loglik, matrix.n_chars)])]
         metrics = head_metrics(table)["base"]
     seconds = time.perf_counter() - t0
     floor = context_floor(model, tok, shots, limit, data_dir) if engine == "likra" and dtype == "fp32" else None
     n_opts = sum(len(x) for x in lls)
     return {"engine": engine, "dtype": dtype, "shots": shots, "limit": limit, "seconds": seconds,
             "options": n_opts, "options_per_s": n_opts / seconds, "peak_rss_mb": peak_rss_mb(),
-            "acc": metrics["acc"], "acc_norm": metrics["acc_norm"], "lls": lls, "floor_seconds": floor}
+            "acc": metrics["acc"], "acc_norm": metrics["acc_norm"], "lls": lls, "floor_seconds": floor,
+            "norm_picks": norm_picks}
 
 
 def context_floor(model, tok, shots: int, limit: int, data_dir: str) -> float:
@@ -136,6 +141,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3, help="pairs of whole-process runs (median reported)")
     p.add_argument("--bf16", action="store_true", help="measure bf16 even on a CPU without bf16 matrix units")
     p.add_argument("--whole-process-only", action="store_true", help="only the whole-process comparison and the start-up")
+    p.add_argument("--bf16-check", type=int, metavar="N", help="only likra fp32 against likra bf16, 25-shot on the first N "
+                   "questions: the agreement check that decides whether bf16 may score a table")
     args = p.parse_args()
     MODEL = args.model
     if args.worker:
@@ -144,6 +151,11 @@ def main() -> None:
     if args.whole_process_only:
         print(f"# scoring benchmark, whole process only: {MODEL}, {TASK} test, {os.cpu_count()} CPUs, {cpu_line()}")
         whole_process_pairs(0, 60 if args.quick else int(args.questions.split(",")[0]), args.data_dir, args.rounds, None)
+        return
+
+    if args.bf16_check:
+        print(f"# bf16 agreement check: {MODEL}, {TASK} test, 25-shot, first {args.bf16_check}, {os.cpu_count()} CPUs, {cpu_line()}")
+        bf16_check(args.bf16_check, args.data_dir)
         return
 
     n0, n25 = (60, 8) if args.quick else map(int, args.questions.split(","))
@@ -179,6 +191,24 @@ def main() -> None:
                   f"max per-option |diff| {max_diff(half, ours):.2e}")
 
     whole_process_pairs(*settings[0], args.data_dir, args.rounds, rows[0][2]["options_per_s"] / rows[0][1]["options_per_s"])
+
+
+def bf16_check(limit: int, data_dir: str, shots: int = 25) -> None:
+    """likra fp32 then bf16 on the same items: speed ratio and how many predictions move. The target
+    (issue 13): >= 2.5x, and acc_norm within one question per 300."""
+    import math
+
+    full, half = run("likra", shots, limit, "fp32", data_dir), run("likra", shots, limit, "bf16", data_dir)
+    for r in (full, half):
+        print(f"likra {r['dtype']}: {r['seconds']:.1f} s, {r['options_per_s']:.2f} options/s, peak {r['peak_rss_mb']:.0f} MB, "
+              f"acc {r['acc']:.4f}, acc_norm {r['acc_norm']:.4f}")
+    moved = sum(a != b for a, b in zip(full["norm_picks"], half["norm_picks"]))
+    allowed = max(1, math.floor(limit / 300))
+    ratio = half["options_per_s"] / full["options_per_s"]
+    print(f"bf16 / fp32 speed {ratio:.2f}x (target >= 2.5x); acc {half['acc'] - full['acc']:+.4f}, acc_norm "
+          f"{half['acc_norm'] - full['acc_norm']:+.4f} ({abs(half['acc_norm'] - full['acc_norm']) * limit:.0f} questions; "
+          f"target <= {allowed}); the acc_norm choice moved on {moved} of {limit} questions; max per-option |diff| "
+          f"{max_diff(half, full):.2e} nat")
 
 
 def whole_process_pairs(shots: int, limit: int, data_dir: str, rounds: int, throughput_ratio: float | None) -> None:
