@@ -27,7 +27,7 @@ MODEL = "smollm2-135m"
 TASK = "arc_challenge"
 
 
-def worker(engine: str, shots: int, limit: int, dtype: str, data_dir: str) -> dict:
+def worker(engine: str, shots: int, limit: int, dtype: str, data_dir: str, floor: bool = True) -> dict:
     from likra.io import torch_dtype
     from likra.models import load_base, load_tokenizer
 
@@ -52,7 +52,7 @@ def worker(engine: str, shots: int, limit: int, dtype: str, data_dir: str) -> di
         norm_picks = [int(c) for c in choose([ll / nc for ll, nc in zip(matrix.loglik, matrix.n_chars)])]
         metrics = head_metrics(table)["base"]
     seconds = time.perf_counter() - t0
-    floor = context_floor(model, tok, shots, limit, data_dir) if engine == "likra" and dtype == "fp32" else None
+    floor = context_floor(model, tok, shots, limit, data_dir) if floor and engine == "likra" and dtype == "fp32" else None
     n_opts = sum(len(x) for x in lls)
     return {"engine": engine, "dtype": dtype, "shots": shots, "limit": limit, "seconds": seconds,
             "options": n_opts, "options_per_s": n_opts / seconds, "peak_rss_mb": peak_rss_mb(),
@@ -79,9 +79,9 @@ def context_floor(model, tok, shots: int, limit: int, data_dir: str) -> float:
     return time.perf_counter() - t0
 
 
-def run(engine: str, shots: int, limit: int, dtype: str, data_dir: str) -> dict:
+def run(engine: str, shots: int, limit: int, dtype: str, data_dir: str, floor: bool = True) -> dict:
     cmd = [sys.executable, __file__, "--worker", engine, "--shots", str(shots), "--limit", str(limit),
-           "--dtype", dtype, "--data-dir", data_dir, "--model", MODEL]
+           "--dtype", dtype, "--data-dir", data_dir, "--model", MODEL] + ([] if floor else ["--no-floor"])
     env = dict(os.environ, TQDM_DISABLE="1", TOKENIZERS_PARALLELISM="false")
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode != 0:
@@ -141,12 +141,13 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3, help="pairs of whole-process runs (median reported)")
     p.add_argument("--bf16", action="store_true", help="measure bf16 even on a CPU without bf16 matrix units")
     p.add_argument("--whole-process-only", action="store_true", help="only the whole-process comparison and the start-up")
+    p.add_argument("--no-floor", action="store_true", help=argparse.SUPPRESS)  # worker: skip the context floor
     p.add_argument("--bf16-check", type=int, metavar="N", help="only likra fp32 against likra bf16, 25-shot on the first N "
                    "questions: the agreement check that decides whether bf16 may score a table")
     args = p.parse_args()
     MODEL = args.model
     if args.worker:
-        print(json.dumps(worker(args.worker, args.shots, args.limit, args.dtype, args.data_dir)))
+        print(json.dumps(worker(args.worker, args.shots, args.limit, args.dtype, args.data_dir, not args.no_floor)))
         return
     if args.whole_process_only:
         print(f"# scoring benchmark, whole process only: {MODEL}, {TASK} test, {os.cpu_count()} CPUs, {cpu_line()}")
@@ -198,7 +199,7 @@ def bf16_check(limit: int, data_dir: str, shots: int = 25) -> None:
     (issue 13): >= 2.5x, and acc_norm within one question per 300."""
     import math
 
-    full, half = run("likra", shots, limit, "fp32", data_dir), run("likra", shots, limit, "bf16", data_dir)
+    full, half = (run("likra", shots, limit, dtype, data_dir, floor=False) for dtype in ("fp32", "bf16"))
     for r in (full, half):
         print(f"likra {r['dtype']}: {r['seconds']:.1f} s, {r['options_per_s']:.2f} options/s, peak {r['peak_rss_mb']:.0f} MB, "
               f"acc {r['acc']:.4f}, acc_norm {r['acc_norm']:.4f}")

@@ -9,11 +9,17 @@ Each argument is a `likra eval` folder; the first minus the second, paired on th
 
 import sys
 
+from likra.errors import LikraError
 from likra.rules import rule_correct
 from likra.scoring.table import ScoreTable, option_matrix
 from likra.stats import holm, paired
 
-a, b = (ScoreTable.load(f"{folder}/scores.parquet") for folder in sys.argv[1:3])
+if len(sys.argv) != 3:
+    sys.exit(__doc__)
+try:
+    a, b = (ScoreTable.load(f"{folder}/scores.parquet") for folder in sys.argv[1:3])
+except LikraError as e:  # a missing folder or a file that is not a score table: say which
+    sys.exit(f"compare_shots: {e}")
 if list(option_matrix(a, "base").item_ids) != list(option_matrix(b, "base").item_ids):
     sys.exit("the two folders hold different questions: pair only tables of the same items")
 rules = ["base", "sft", "likra", "base-likra"]
