@@ -96,7 +96,7 @@ def reproduce(o: ReproduceOptions) -> Path | None:
             return None
         print(f"[likra reproduce] {line}", file=sys.stderr)
         result, seconds = run_in_folder(cmd, options, argv)
-        steps.append({"command": line, "seconds": round(seconds, 1)})
+        steps.append({"command": line, "seconds": round(seconds, 3)})  # a resumed step can take milliseconds
         return result
 
     runs = []
