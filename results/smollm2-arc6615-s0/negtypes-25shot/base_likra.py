@@ -17,8 +17,9 @@ from likra.rules import Heads, rule_correct
 from likra.stats import holm, paired
 
 folder = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent)
-meta = json.loads((folder / "negtypes.json").read_text()) if (folder / "negtypes.json").exists() else {}
-curve = meta.get("curve", "results/smollm2-arc6615-s0/curve-25shot/run0")
+if not (folder / "negtypes.json").exists():
+    sys.exit(f"base_likra: {folder}/negtypes.json not found; give a `likra negtypes` output folder")
+curve = json.loads((folder / "negtypes.json").read_text())["curve"]
 base, cells, labels = _cells(curve, folder, "near-miss", ())
 base_ok = rule_correct(base, "base", 1.0, True, Heads())
 rows = []
