@@ -93,6 +93,27 @@ def test_curve_experiment_caches_and_resumes(tmp_path, tiny_model_dir, quiz, cap
     assert "lacks n=[20]" in capsys.readouterr().err
 
 
+def test_a_second_seed_takes_the_base_table_of_the_first(tmp_path, tiny_model_dir, quiz):
+    """The base model's table does not depend on the seed: run1 copies run0's instead of rescoring it."""
+    from likra.scoring import ScoreTable
+
+    runs = []
+    for seed in ("0", "1"):
+        for head, extra in (("positive", []), ("negative", ["--negatives", "near-miss"])):
+            out = tmp_path / f"s{seed}" / head
+            assert main(["train", "--model", str(tiny_model_dir), "--pool", f"jsonl:{quiz}", "--head", head, *extra,
+                         "--lr", "0.01", "--n", "16", "--seed", seed, "--out", str(out), "--quiet"]) == 0
+            runs += ["--" + head, str(out)]
+    curve = ["curve", "--model", str(tiny_model_dir), "--task", f"jsonl:{quiz}", "--out", str(tmp_path / "c"), "--quiet"]
+    assert main([*curve, *runs[:4]]) == 0
+    assert main([*curve, *runs]) == 0
+    first, second = (ScoreTable.load(tmp_path / "c" / r / "tables" / "n-000000.parquet") for r in ("run0", "run1"))
+    assert second.meta["base_table_from"] == "run0" and second.meta["positive_run"] == runs[5]
+    assert list(second.rows()) == list(first.rows())
+    assert main([*curve, *runs]) == 0  # the copied table passes the folder's settings check on a rerun
+    assert main([*curve, *runs, "--limit", "3"]) == 2  # ... and other settings still refuse it
+
+
 def test_sweep_and_mass(tmp_path, tiny_model_dir, quiz, capsys):
     import torch
 

@@ -51,8 +51,8 @@ def score_curve(o: CurveOptions, positive_run: str, negative_run: str, out: str 
     out = Path(out)
     wanted = {"model": o.model, "task": o.task, **o.protocol()}
     runs = {"positive_run": str(positive_run), "negative_run": str(negative_run)}
-    for path in scored_points(out).values():
-        check_meta(path, ScoreTable.load(path).meta, {**wanted, **runs})
+    for n, path in scored_points(out).items():
+        check_meta(path, ScoreTable.load(path).meta, wanted if n == 0 else {**wanted, **runs})
     if not (has_adapters(positive_run) and has_adapters(negative_run)):
         return _from_tables(out, runs)
     check_roles(positive_run, negative_run)
@@ -64,6 +64,7 @@ def score_curve(o: CurveOptions, positive_run: str, negative_run: str, out: str 
             raise ConfigError(f"--points {missing}: not saved by both {positive_run} and {negative_run} "
                               f"(both have n = {', '.join(map(str, points))})")
         points = sorted(set(o.points) - {0})
+    _base_from_sibling(out, wanted, runs)
     tables = {table_path(out, 0): ({"base": None}, {"n": 0, **runs})}
     tables.update({table_path(out, n): ({f"positive@{n}": pos[n], f"negative@{n}": neg[n]}, {"n": n, **runs}) for n in points})
     items = None
@@ -73,6 +74,22 @@ def score_curve(o: CurveOptions, positive_run: str, negative_run: str, out: str 
     _keep_train_logs(out, {"positive": positive_run, "negative": negative_run})
     write_json(out / "curve.json", {**wanted, **runs, "points": sorted(set(scored_points(out)) | {0, *points})})
     return out
+
+
+def _base_from_sibling(out: Path, wanted: dict, runs: dict) -> None:
+    """The base model's table depends on the model and protocol only, not on the seed: a new run of a
+    curve takes it from a sibling run (run0, ...) scored the same way instead of scoring it again."""
+    if table_path(out, 0).exists():
+        return
+    for sibling in sorted(out.parent.glob("run*/tables/n-000000.parquet")):
+        table = ScoreTable.load(sibling)
+        try:
+            check_meta(sibling, table.meta, wanted)
+        except ConfigError:
+            continue
+        table.meta = {**table.meta, **runs, "base_table_from": sibling.parent.parent.name}
+        table.save(table_path(out, 0))
+        return
 
 
 def _keep_train_logs(out: Path, runs: dict[str, str]) -> None:
