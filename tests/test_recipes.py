@@ -173,6 +173,11 @@ def test_curve_and_sweep_read_the_tables(tmp_path):
     n16 = seed_summary(two, "sft")[1]
     assert n16[0] == 16 and n16[1] == 0.625 and n16[2] == pytest.approx(0.1767767) and n16[3] == 2
     assert "mean ± sd over 2 runs" in summary_lines(two)[0]
+    # a seed scored at fewer points: those points are that one run, and the summary says how many runs
+    two["run1"] = {r: pts[:1] for r, pts in two["run1"].items()}
+    assert seed_summary(two, "sft")[1] == (16, 0.75, acc["sft"][1][2], 1)
+    lines = summary_lines(two)
+    assert "runs column" in lines[0] and lines[2].split()[-1] == "2" and lines[3].split()[-1] == "1"
 
 
 def test_mass_items_need_two_questions():

@@ -195,13 +195,15 @@ def plot_curve(curves: dict[str, dict[str, Points]], path: str | os.PathLike, ti
     fig, ax = figures.axes()
     several = len(curves) > 1
     band = f"mean ± sd over {len(curves)} seeds" if several else "95% binomial interval"
+    if several and any(k < len(curves) for *_, k in seed_summary(curves, "sft")):
+        band = "mean ± sd over the seeds scored at that n; one seed: its 95% binomial interval"
     first = next(iter(curves.values()))
     _, base_acc, base_se = first["base"][0]
     ns = [n for n, *_ in seed_summary(curves, "sft")]
     figures.base_line(ax, base_acc, figures.Z95 * base_se, ns, f"base model {base_acc:.3f} (95% binomial interval)")
     for rule, style in (("sft", "-o"), ("likra", "-s"), ("base-likra", "-^")):
         rows = seed_summary(curves, rule)
-        half = [s if several else figures.Z95 * s for _, _, s, _ in rows]
+        half = [s if k > 1 else figures.Z95 * s for _, _, s, k in rows]
         figures.line(ax, [n for n, *_ in rows], [m for _, m, _, _ in rows], half, f"{CURVE_LABELS[rule]} ({band})", style)
     figures.n_axis(ax, ns)
     ax.set_ylabel("accuracy (acc_norm)")
@@ -211,10 +213,14 @@ def plot_curve(curves: dict[str, dict[str, Points]], path: str | os.PathLike, ti
 def summary_lines(curves: dict[str, dict[str, Points]]) -> list[str]:
     several = len(curves) > 1
     what = f"mean ± sd over {len(curves)} runs" if several else "± binomial standard error"
-    lines = [f"acc_norm, {what}", f"{'n':>6}" + "".join(f"{r:>18}" for r in CURVE_RULES)]
     cols = {r: seed_summary(curves, r) for r in CURVE_RULES}
-    for i, (n, _, _, _) in enumerate(cols["sft"]):
-        lines.append(f"{n:>6}" + "".join(f"{cols[r][i][1]:>10.4f} ±{cols[r][i][2]:.4f}" for r in CURVE_RULES))
+    mixed = several and any(k < len(curves) for *_, k in cols["sft"])
+    if mixed:
+        what += " scored at that n (runs column; one run: its binomial standard error)"
+    lines = [f"acc_norm, {what}", f"{'n':>6}" + "".join(f"{r:>18}" for r in CURVE_RULES) + ("  runs" if mixed else "")]
+    for i, (n, _, _, k) in enumerate(cols["sft"]):
+        lines.append(f"{n:>6}" + "".join(f"{cols[r][i][1]:>10.4f} ±{cols[r][i][2]:.4f}" for r in CURVE_RULES)
+                     + (f"  {k:>4}" if mixed else ""))
     return lines
 
 
