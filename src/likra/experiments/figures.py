@@ -70,13 +70,18 @@ def binomial_half(acc: float, stderr: float) -> float:
     return Z95 * stderr
 
 
-def finish(fig, ax, path: str | os.PathLike, title: str, caption: str = "", legend_axes=None) -> Path:
-    """Title, grid, legend (outside the data when it is long), caption under the plot; saved as PNG."""
+def finish(fig, ax, path: str | os.PathLike, title: str, caption: str = "", legend_axes=None,
+           legend_below: bool = False) -> Path:
+    """Title, grid, legend (below the axes with ``legend_below``, where points fill the whole plot),
+    caption under the plot; saved as PNG."""
     import matplotlib.pyplot as plt
 
     for a in np.atleast_1d(legend_axes if legend_axes is not None else ax):
         a.grid(alpha=0.3)
-        a.legend(fontsize=7, loc="best", framealpha=0.85)
+        if legend_below:
+            a.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), framealpha=0.85)
+        else:
+            a.legend(fontsize=7, loc="best", framealpha=0.85)
     ax.set_title(title, fontsize=10) if title else None
     if caption:
         fig.text(0.01, 0.01, caption, fontsize=7, ha="left", va="bottom", wrap=True, color="#333333")

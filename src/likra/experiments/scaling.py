@@ -203,7 +203,7 @@ def plot_scaling(rows: list[dict], paper: list[dict], path: str | os.PathLike) -
         panels.insert(0, ("arc_challenge", paper_arc[0]["shots"], None, None))  # the paper's protocol, ours still to come
     xs_all = [r["parameters"] for r in rows] + [p["parameters"] for p in paper_arc]
     lo, hi = min(xs_all) / 1.6, max(xs_all) * 1.6
-    fig, axs = figures.axes(width=5.4 * len(panels), height=4.6, ncols=len(panels), squeeze=False, sharey=True)
+    fig, axs = figures.axes(width=5.4 * len(panels), height=6.2, ncols=len(panels), squeeze=False, sharey=True)
     markers = dict(zip(sorted({r["n_train"] for r in rows}), "os^Dv" * 4))  # one marker per n, the same in every panel
     for ax, panel in zip(axs[0], panels):
         task, shots, items, dtype = panel
@@ -244,7 +244,7 @@ def plot_scaling(rows: list[dict], paper: list[dict], path: str | os.PathLike) -
     caption = (f"Bars: 95% bootstrap intervals of the paired difference ({BOOTSTRAP_SAMPLES} resamples of questions); one run "
                "per point. Stars: the paper's Table 1 differences (no interval published). Dotted lines only guide the eye "
                "between models of different families.")
-    return figures.finish(fig, axs[0][0], path, "", caption, legend_axes=axs[0])
+    return figures.finish(fig, axs[0][0], path, "", caption, legend_axes=axs[0], legend_below=True)
 
 
 def run(o: ScalingOptions) -> dict:
