@@ -196,7 +196,7 @@ def plot_curve(curves: dict[str, dict[str, Points]], path: str | os.PathLike, ti
     several = len(curves) > 1
     band = f"mean ± sd over {len(curves)} seeds" if several else "95% binomial interval"
     if several and any(k < len(curves) for *_, k in seed_summary(curves, "sft")):
-        band = "mean ± sd over the seeds scored at that n; one seed: its 95% binomial interval"
+        band = "mean ± sd over the seeds scored at that n;\none seed: its 95% binomial interval"
     first = next(iter(curves.values()))
     _, base_acc, base_se = first["base"][0]
     ns = [n for n, *_ in seed_summary(curves, "sft")]
@@ -204,7 +204,8 @@ def plot_curve(curves: dict[str, dict[str, Points]], path: str | os.PathLike, ti
     for rule, style in (("sft", "-o"), ("likra", "-s"), ("base-likra", "-^")):
         rows = seed_summary(curves, rule)
         half = [s if k > 1 else figures.Z95 * s for _, _, s, k in rows]
-        figures.line(ax, [n for n, *_ in rows], [m for _, m, _, _ in rows], half, f"{CURVE_LABELS[rule]} ({band})", style)
+        label = CURVE_LABELS[rule] + ("" if "\n" in band else f" ({band})")  # a long band is told by the caption
+        figures.line(ax, [n for n, *_ in rows], [m for _, m, _, _ in rows], half, label, style)
     figures.n_axis(ax, ns)
     ax.set_ylabel("accuracy (acc_norm)")
     return figures.finish(fig, ax, path, title, "\n".join(x for x in (f"Bands: {band}.", caption) if x))
