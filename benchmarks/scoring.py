@@ -28,10 +28,9 @@ TASK = "arc_challenge"
 
 
 def worker(engine: str, shots: int, limit: int, dtype: str, data_dir: str, floor: bool = True) -> dict:
-    from likra.io import torch_dtype
     from likra.models import load_base, load_tokenizer
 
-    model = load_base(MODEL, torch_dtype(dtype))
+    model = load_base(MODEL, dtype)
     tok = load_tokenizer(MODEL)
     t0 = time.perf_counter()
     if engine == "lm-eval":

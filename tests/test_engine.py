@@ -161,6 +161,39 @@ def test_adapter_on_wrong_base_is_refused(tmp_path, tiny_tokenizer):
         attach_adapters(base, {"a": str(tmp_path / "a")})
     (tmp_path / "a" / "likra.json").write_text(json.dumps({"base_fingerprint": weights_fingerprint(base)}))
     attach_adapters(make_llama(len(tiny_tokenizer)), {"a": str(tmp_path / "a")})
+    # adapters made before the fingerprint was rounded to bf16 still load on their fp32 base
+    (tmp_path / "a" / "likra.json").write_text(json.dumps({"base_fingerprint": weights_fingerprint(base, legacy=True)}))
+    attach_adapters(make_llama(len(tiny_tokenizer)), {"a": str(tmp_path / "a")})
+
+
+@pytest.mark.parametrize("split_prefix_at", [256, 8])  # one pass; prefix cache then options
+def test_bf16_mixed_close_to_fp32(tiny_tokenizer, tmp_path, split_prefix_at):
+    """bf16-mixed (bf16 matrix products, fp32 residual and logits) with LoRA heads: finite on padded
+    batches and within bf16's error of fp32 (on a real model it is much nearer fp32 than plain bf16:
+    benchmarks/scoring.py --bf16-check). One base has one fingerprint in fp32, bf16 and bf16-mixed."""
+    from conftest import make_llama
+
+    from likra.models import autocast_dtype, bf16_matmuls
+
+    items = shared_items()
+    make_adapter(make_llama(len(tiny_tokenizer)), tmp_path / "pos", 1)
+
+    def table(cast):
+        base = cast(make_llama(len(tiny_tokenizer)))
+        prints.append(weights_fingerprint(base))
+        model = attach_adapters(base, {"pos": str(tmp_path / "pos")})
+        return Scorer(model, tiny_tokenizer, batch_tokens=64, split_prefix_at=split_prefix_at).score(items, progress=False)
+
+    prints = []
+    t32, t16, mixed = table(lambda m: m), table(lambda m: m.to(torch.bfloat16)), table(bf16_matmuls)
+    assert len(set(prints)) == 1
+    assert autocast_dtype(bf16_matmuls(make_llama(len(tiny_tokenizer)))) == torch.bfloat16
+    assert autocast_dtype(make_llama(len(tiny_tokenizer))) is None
+    for head in ("base", "pos"):
+        ref = option_matrix(t32, head).loglik
+        for other in (t16, mixed):
+            err = max(abs(a - b).max() for a, b in zip(ref, option_matrix(other, head).loglik))
+            assert 0 < err < 0.05, (head, err)  # bf16 changes the numbers, and only a little
 
 
 def test_bf16_close_to_fp32(tiny_tokenizer):

@@ -79,14 +79,12 @@ class LikraModel:
     def from_pretrained(cls, base: str, positive: str = "base", negative: str | None = None, weight: float = 1.0,
                         temperature: float = 1.0, template: str = DEFAULT_TEMPLATE, dtype: str = "fp32",
                         chat_template: bool = False) -> "LikraModel":
-        from .io import torch_dtype
-
         if negative is None:
             raise ConfigError("a Likra model needs a negative head: negative=ADAPTER_DIR")
         adapters = {"negative": negative}
         if positive != "base":
             adapters["positive"] = positive
-        lm = load_base(base, torch_dtype(dtype))
+        lm = load_base(base, dtype)
         model = attach_adapters(lm, adapters)
         return cls(model, load_tokenizer(base), weight, temperature,
                    positive_head="positive" if positive != "base" else BASE_HEAD, template=template, chat_template=chat_template)

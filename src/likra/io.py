@@ -20,7 +20,7 @@ from typing import Any
 
 from .errors import LikraError
 
-DTYPES = ("fp32", "bf16")
+DTYPES = ("fp32", "bf16", "bf16-mixed")  # what each means: likra.models.load_base
 
 # what the system says when the storage, not likra, refuses a write
 STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG})
@@ -58,18 +58,6 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def torch_dtype(name: str):
-    """The torch dtype of a precision name (``fp32`` or ``bf16``)."""
-    import torch
-
-    table = {"fp32": torch.float32, "bf16": torch.bfloat16}
-    if name not in table:
-        from .errors import ConfigError
-
-        raise ConfigError(f"dtype '{name}': use one of {', '.join(DTYPES)}")
-    return table[name]
 
 
 def per_char(loglik, n_chars):

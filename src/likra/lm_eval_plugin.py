@@ -63,8 +63,6 @@ class LikraLM(LM):
         context as the user turn of the model's template, as ``likra eval --chat-template`` (use it
         instead of lm-eval's --apply_chat_template). lm-eval's own keyword arguments (batch_size,
         device, ...) are accepted and ignored: likra batches by tokens."""
-        from .io import torch_dtype
-
         unknown = sorted(set(kwargs) - LM_EVAL_ARGS)
         if unknown:
             raise ConfigError(f"--model_args: unknown key(s) {unknown}; likra knows pretrained, positive, negative, "
@@ -77,7 +75,7 @@ class LikraLM(LM):
             adapters["negative"] = negative
         for key, path in adapters.items():  # before the base model loads
             check_adapter_folder(path, f"--model_args {key}={path}")
-        base = load_base(pretrained, torch_dtype(dtype))
+        base = load_base(pretrained, dtype)
         model = attach_adapters(base, adapters) if adapters else base
         chat = str(chat_template).strip().lower()
         if chat not in ("true", "false", "1", "0", "yes", "no"):

@@ -21,6 +21,7 @@ from .defaults import DEFAULT_MODEL  # noqa: F401  (re-exported: where callers l
 from . import embedded
 from .embedded import EMBEDDED, ModelNotAvailable, cache_dir  # noqa: F401  (re-exported)
 from .errors import AdapterRefused, ConfigError
+from .io import DTYPES
 
 BASE_HEAD = "base"
 
@@ -53,29 +54,64 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
-def load_base(model: str, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None):
+def load_base(model: str, dtype: str = "fp32", device: torch.device | str | None = None):
     """Load a causal LM (embedded name, local folder or hub id) in eval mode, on ``device``
-    (default: ``default_device()``)."""
+    (default: ``default_device()``), in one of the precisions of ``likra.io.DTYPES``:
+
+    * ``fp32``: the default and the parity reference.
+    * ``bf16``: every weight and activation in bf16 (lm-eval's ``dtype=bfloat16``; the GPU setting).
+    * ``bf16-mixed``: the decoder's matrix products in bf16 (weights stored in bf16, run under
+      autocast by the scorer), while embeddings, norms, the residual stream and the output
+      projection stay fp32. On CPUs with bf16 matrix units (AMX) it runs at bf16's speed; keeping
+      the residual stream and the logits in fp32 removes most of bf16's error, which is what lets a
+      25-shot table be scored in bf16 (``benchmarks/scoring.py --bf16-check``).
+    """
     from transformers import AutoModelForCausalLM
 
+    if dtype not in DTYPES:
+        raise ConfigError(f"dtype '{dtype}': use one of {', '.join(DTYPES)}")
     path = resolve_model_path(model)
     try:
-        lm = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if dtype == "bf16" else torch.float32)
     except OSError as err:
         raise ModelNotAvailable(
             f"could not load model '{model}': {err}\n"
             f"Give a local folder, a hub id reachable from here, or an embedded name "
             f"({', '.join(EMBEDDED)})."
         ) from err
+    if dtype == "bf16-mixed":
+        bf16_matmuls(lm)
     lm.eval()
     return lm.to(device or default_device())
 
 
-def weights_fingerprint(model: torch.nn.Module, n_values: int = 4096) -> str:
+def bf16_matmuls(lm: torch.nn.Module) -> torch.nn.Module:
+    """Make ``lm`` a bf16-mixed model in place: the decoder's linear layers to bf16, the rest as is."""
+    output = lm.get_output_embeddings()
+    for module in lm.get_decoder().modules():
+        if isinstance(module, torch.nn.Linear) and module is not output:
+            module.to(torch.bfloat16)
+    return lm
+
+
+def autocast_dtype(lm: torch.nn.Module) -> torch.dtype | None:
+    """The dtype to run the decoder under autocast in: that of its matrix weights when they differ
+    from the embeddings' (a ``bf16-mixed`` model, which fails without autocast), else None."""
+    residual = lm.get_input_embeddings().weight.dtype
+    for name, p in lm.get_decoder().named_parameters():
+        if p.dtype != residual and "lora_" not in name:
+            return p.dtype
+    return None
+
+
+def weights_fingerprint(model: torch.nn.Module, n_values: int = 4096, legacy: bool = False) -> str:
     """A short hash of the base weights, used to refuse adapters trained on another base.
 
     Hashing every parameter of a 7B model would take minutes; a strided sample of each tensor
-    (plus all names and shapes) tells different checkpoints apart just as well.
+    (plus all names and shapes) tells different checkpoints apart just as well. The sample is
+    rounded to bf16 first, so one checkpoint has one fingerprint whether it is loaded in fp32,
+    bf16 or bf16-mixed (an adapter trained in fp32 may be scored in bf16). ``legacy`` is the
+    unrounded fp32 sample that adapters made before 2026-12-03 recorded.
     """
     h = hashlib.sha256()
     for name, p in sorted(model.named_parameters()):
@@ -83,9 +119,11 @@ def weights_fingerprint(model: torch.nn.Module, n_values: int = 4096) -> str:
             continue
         flat = p.detach().reshape(-1)
         step = max(1, flat.numel() // n_values)
+        sample = flat[::step][:n_values]
+        sample = sample.to(torch.float32) if legacy else sample.to(torch.bfloat16).to(torch.float32)
         h.update(name.encode())
         h.update(str(tuple(p.shape)).encode())
-        h.update(flat[::step][:n_values].to(torch.float32).cpu().numpy().tobytes())
+        h.update(sample.cpu().numpy().tobytes())
     return h.hexdigest()[:16]
 
 
@@ -216,7 +254,7 @@ def _check_adapter_bases(base: torch.nn.Module, adapters: dict[str, str]) -> Non
                   f"trained on could not be checked", file=sys.stderr)
             continue
         fingerprint = fingerprint or weights_fingerprint(base)
-        if expected != fingerprint:
+        if expected != fingerprint and expected != weights_fingerprint(base, legacy=True):
             raise AdapterRefused(
                 f"head '{name}' ({path}) was trained on a different base model (fingerprint {expected}, "
                 f"this base: {fingerprint}). Load it with the base it was trained on."

@@ -28,6 +28,7 @@ import numpy as np
 
 from .api import DEFAULT_TEMPLATE, question_item
 from .command import Common, command, option
+from .io import DTYPES
 from .errors import ConfigError, InputRefused, LikraError
 from .io import per_char
 from .models import BASE_HEAD
@@ -55,7 +56,7 @@ class ServeOptions(Common):
     max_candidates: int = option(16, "most candidates per request")
     max_chars: int = option(2000, "longest question or candidate, in characters")
     queue_size: int = option(64, "most requests waiting; more get 503")
-    dtype: str = option("fp32", "model dtype (fp32, bf16, fp16)")
+    dtype: str = option("fp32", "model precision (fp32, bf16, bf16-mixed: see likra.models.load_base)", choices=DTYPES)
 
 
 def likely_wrong(probs: np.ndarray, per_char_positive: np.ndarray, per_char_negative: np.ndarray) -> np.ndarray:
@@ -296,8 +297,6 @@ def _file_sha(folder: str) -> str:
 def build_verifier(o: ServeOptions) -> Verifier:
     """Load the base and both heads once; fix the temperature (given, fitted, or 1)."""
     import importlib.metadata as md
-
-    from .io import torch_dtype
     from .models import attach_adapters, load_base, load_tokenizer, weights_fingerprint
     from .scoring.engine import Scorer
 
@@ -314,7 +313,7 @@ def build_verifier(o: ServeOptions) -> Verifier:
         temperature, n = fitted_temperature(o.calibrate_on, o.weight, "base-likra" if base_likra else "likra")
         calibration = {"table": o.calibrate_on, "questions": n, "fitted_temperature": temperature}
     adapters = {"negative": o.negative} | ({} if base_likra else {"positive": o.positive})
-    base = load_base(o.model, torch_dtype(o.dtype))
+    base = load_base(o.model, o.dtype)
     fingerprint = weights_fingerprint(base)
     model = attach_adapters(base, adapters)
     info = {"model": o.model, "base_fingerprint": fingerprint, "calibration": calibration,

@@ -36,7 +36,6 @@ def evaluate(o: EvalOptions, argv: list[str] | None = None) -> dict:
     import torch
 
     from ..distributed import rank_world
-    from ..io import torch_dtype
     from ..metrics import head_metrics
     from ..models import attach_adapters, load_base, load_tokenizer, parse_heads
     from ..provenance import versions
@@ -51,7 +50,7 @@ def evaluate(o: EvalOptions, argv: list[str] | None = None) -> dict:
     _refuse_other_result(out, meta)
     t0 = time.time()
     task_items = o.items(o.task, o.data_dir)
-    model = attach_adapters(load_base(o.model, torch_dtype(o.dtype)), heads)
+    model = attach_adapters(load_base(o.model, o.dtype), heads)
     scorer = Scorer(model, load_tokenizer(o.model), batch_tokens=o.batch_tokens, chat_template=o.chat_template)
     t_load = time.time() - t0
     t1 = time.time()

@@ -94,7 +94,7 @@ class Protocol:
     split: str | None = option(None, "split to evaluate (default: the split lm-eval evaluates)")
     shots: int = option(0, "few-shot examples before each question (the paper: 25)")
     limit: int | None = option(None, "first N items of each task, in file order (default: all)")
-    dtype: str = option("fp32", "precision of the model while scoring", choices=DTYPES)
+    dtype: str = option("fp32", "precision while scoring: fp32 (the reference), bf16, or bf16-mixed (bf16 matrix products, fp32 residual stream and logits: the fast CPU choice; see likra.models.load_base)", choices=DTYPES)
     batch_tokens: int = option(1024, "tokens per forward pass (rows x longest row)")
     template: str | None = option(None, "jsonl tasks: question template, e.g. 'Q: {question}\\nA:'")
     chat_template: bool = option(False, "instruct models: the prompt as the user turn of the model's chat template, the answer "
@@ -151,12 +151,11 @@ def score_missing(model: str, task: str, protocol: Protocol, items: list,
     todo = {p: v for p, v in tables.items() if not p.exists()}
     if not todo:
         return []
-    from ..io import torch_dtype
     from ..models import attach_adapters, load_base, load_tokenizer
     from ..scoring.engine import Scorer
     from ..scoring.progress import ScoreLog
 
-    base = load_base(model, torch_dtype(protocol.dtype))
+    base = load_base(model, protocol.dtype)
     tokenizer = load_tokenizer(model)
     meta = {"model": model, "task": task, **protocol.protocol()}
     if getattr(protocol, "skipped_rows", None):

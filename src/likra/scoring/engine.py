@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from ..distributed import gather_objects, rank_world
 from ..errors import InputRefused
-from ..models import BASE_HEAD, HeadSwitch
+from ..models import BASE_HEAD, HeadSwitch, autocast_dtype
 from ..packing import Encoder, attention_masks, build_mask, sliding_window, softcap_logits
 from ..tasks.base import Item
 from .progress import ScoreLog
@@ -143,7 +143,10 @@ class Scorer:
         config = self.lm.config
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (self.encoder.prefix_token_id or 0)
         self.window = sliding_window(config)
-        self.dtype = next(self.lm.parameters()).dtype
+        # A bf16-mixed model runs its decoder under autocast (likra.models.load_base); masks are
+        # built in the dtype attention runs in, whose finite minimum keeps padded rows free of NaN.
+        self.autocast = autocast_dtype(self.lm)
+        self.dtype = self.autocast or next(self.lm.parameters()).dtype
         self.device = next(self.lm.parameters()).device
         # Long shared prefixes run first as plain causal rows (the fast attention path) and the
         # options then attend to their cached keys/values; sliding-window caches keep only the
@@ -201,10 +204,9 @@ class Scorer:
 
     @torch.inference_mode()
     def _forward(self, batch: list[Packed]) -> tuple[list[list[float]], list[list[bool]]]:
-        if self.split_prefix_at is not None and max(p.prefix_len for p in batch) >= self.split_prefix_at:
-            hidden, where = self._hidden_two_pass(batch)
-        else:
-            hidden, where = self._hidden_one_pass(batch)
+        two_pass = self.split_prefix_at is not None and max(p.prefix_len for p in batch) >= self.split_prefix_at
+        with torch.autocast(self.device.type, dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None):
+            hidden, where = self._hidden_two_pass(batch) if two_pass else self._hidden_one_pass(batch)
         rows, cols, targets, owners = [], [], [], []
         for r, p in enumerate(batch):
             for o, (positions, tgt) in enumerate(p.scored):
@@ -213,7 +215,7 @@ class Scorer:
                 targets += tgt
                 owners += [(r, o)] * len(positions)
         h = hidden[torch.tensor(rows, device=self.device), torch.tensor(cols, device=self.device)]
-        logits = softcap_logits(self.lm.config, self.lm.get_output_embeddings()(h).float())
+        logits = softcap_logits(self.lm.config, self.lm.get_output_embeddings()(h).float())  # outside autocast: fp32 where mixed
         logp = F.log_softmax(logits, dim=-1)
         tgt = torch.tensor(targets, device=self.device)
         tok_lp = logp.gather(1, tgt[:, None])[:, 0].double().cpu()
