@@ -84,8 +84,13 @@ def finish(fig, ax, path: str | os.PathLike, title: str, caption: str = "", lege
             a.legend(fontsize=7, loc="best", framealpha=0.85)
     ax.set_title(title, fontsize=10) if title else None
     if caption:
-        fig.text(0.01, 0.01, caption, fontsize=7, ha="left", va="bottom", wrap=True, color="#333333")
-        fig.tight_layout(rect=(0, 0.04 + 0.025 * caption.count("\n"), 1, 1))
+        # Wrapped here, not by matplotlib, so that the plot can be lifted by the caption's real height.
+        import textwrap
+
+        width_pt, height_pt = fig.get_size_inches() * 72
+        lines = [w for par in caption.split("\n") for w in textwrap.wrap(par, int(width_pt / (7 * 0.56))) or [""]]
+        fig.text(0.01, 0.01, "\n".join(lines), fontsize=7, ha="left", va="bottom", color="#333333")
+        fig.tight_layout(rect=(0, 0.015 + len(lines) * 7 * 1.3 / height_pt, 1, 1))
     else:
         fig.tight_layout()
     fig.savefig(path, dpi=110)
