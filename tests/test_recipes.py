@@ -272,6 +272,31 @@ def test_scaling_reads_each_models_table_and_draws_the_paper_beside(tmp_path, ca
     other = str(t.save(tmp_path / "other" / "scores.parquet").parent)
     assert main(["scaling", "--source", sources[0], "--source", other, "--out", str(tmp_path / "z")]) == 2
     assert "the same protocol but different questions" in capsys.readouterr().err
+    # a third model scored in bf16-mixed shares the figure's panel but no trend with the fp32 rows
+    t = table(heads, gold=[0, 0, 0, 0], meta={"model": "gemma3-270m", "task": "arc_challenge", "shots": 0, "dtype": "bf16-mixed",
+                                              "heads": {"positive": "runs/p/n-001024", "negative": "runs/n/n-001024"}})
+    mixed = str(t.save(tmp_path / "mixed" / "scores.parquet").parent)
+    assert main(["scaling", "--source", sources[0], "--source", sources[1], "--source", mixed, "--parameters", "my-model=1.5B",
+                 "--out", str(tmp_path / "m")]) == 0
+    data = json.loads((tmp_path / "m" / "scaling.json").read_text())
+    assert sorted(r["dtype"] for r in data["rows"]) == ["bf16-mixed", "fp32", "fp32"] and len(data["trends"]) == 1
     assert main(["report", str(tmp_path / "r")]) == 0
     md = (tmp_path / "r" / "report.md").read_text()
     assert "## Scaling: `s`" in md and "| my-model | 1.50B | arc_challenge (0-shot) | 4 | 1024 |" in md
+
+
+def test_a_scored_curve_run_gives_a_row_at_any_of_its_points(tmp_path):
+    from likra.errors import ResultMissing
+    from likra.experiments.table1 import table1_source
+
+    run = tmp_path / "run0"
+    table({"base": [[0, -1]]}, gold=[0], meta={"model": "m"}).save(run / "tables" / "n-000000.parquet")
+    for n in (16, 1024):
+        table({f"positive@{n}": [[0, -1]], f"negative@{n}": [[-1, 0]]}, gold=[0], meta={"model": "m"}).save(
+            run / "tables" / f"n-{n:06d}.parquet")
+    t, heads, meta = table1_source(run)  # the largest n by default
+    assert meta["n"] == 1024 and heads.positive == "positive@1024" and set(t.heads()) == {"base", "positive@1024", "negative@1024"}
+    t, heads, meta = table1_source(f"{run}@16")
+    assert meta["n"] == 16 and heads.negative == "negative@16" and set(t.heads()) == {"base", "positive@16", "negative@16"}
+    with pytest.raises(ResultMissing, match=r"no scored point n = 512 .*\(scored: 16, 1024\)"):
+        table1_source(f"{run}@512")

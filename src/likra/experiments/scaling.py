@@ -197,28 +197,31 @@ def plot_scaling(rows: list[dict], paper: list[dict], path: str | os.PathLike) -
     where its benchmark and shots are the panel's (its HellaSwag shots are not stated: not drawn)."""
     from . import figures
 
-    panels = sorted({protocol(r) for r in rows}, key=lambda p: (-p[1], str(p)))
+    panel_of = lambda r: protocol(r)[:3]  # noqa: E731  (precision is drawn per point: hollow markers where not fp32)
+    panels = sorted({panel_of(r) for r in rows}, key=lambda p: (-p[1], str(p)))
     paper_arc = [p for p in paper if p["task"] == "arc_challenge" and p.get("shots") is not None]
     if paper_arc and not any(p[0] == "arc_challenge" and p[1] == paper_arc[0]["shots"] for p in panels):
-        panels.insert(0, ("arc_challenge", paper_arc[0]["shots"], None, None))  # the paper's protocol, ours still to come
+        panels.insert(0, ("arc_challenge", paper_arc[0]["shots"], None))  # the paper's protocol, ours still to come
     xs_all = [r["parameters"] for r in rows] + [p["parameters"] for p in paper_arc]
     lo, hi = min(xs_all) / 1.6, max(xs_all) * 1.6
     fig, axs = figures.axes(width=5.4 * len(panels), height=6.2, ncols=len(panels), squeeze=False, sharey=True)
     markers = dict(zip(sorted({r["n_train"] for r in rows}), "os^Dv" * 4))  # one marker per n, the same in every panel
     for ax, panel in zip(axs[0], panels):
-        task, shots, items, dtype = panel
-        here = [r for r in rows if protocol(r) == panel]
+        task, shots, items = panel
+        here = [r for r in rows if panel_of(r) == panel]
         ours = [p for p in paper_arc if (p["task"], p["shots"]) == (task, shots)]
-        ns = sorted({r["n_train"] for r in here})
+        series = sorted({(r["n_train"], r["dtype"]) for r in here})
+        dtypes = sorted({d for _, d in series})
         for ci, (a, b, color, what) in enumerate(COMPARISONS):
             k = f"{a} - {b}"
-            for n in ns:
-                pts = sorted((r["parameters"], r[k], r["model"]) for r in here if r["n_train"] == n)
+            for n, dtype in series:
+                pts = sorted((r["parameters"], r[k], r["model"]) for r in here if (r["n_train"], r["dtype"]) == (n, dtype))
                 shift = 1.0 + 0.035 * (ci - 1)  # side by side, so the bars do not overlap
                 ax.errorbar([x * shift for x, _, _ in pts], [c["diff"] for _, c, _ in pts],
                             yerr=[[c["diff"] - c["lo"] for _, c, _ in pts], [c["hi"] - c["diff"] for _, c, _ in pts]],
                             fmt=f":{markers[n]}", color=color, markersize=5, capsize=3, linewidth=0.8,
-                            label=f"{a} - {b} ({what}), n = {n}")
+                            markerfacecolor=color if dtype == "fp32" else "white",
+                            label=f"{a} - {b} ({what}), n = {n}" + (f", {dtype}" if len(dtypes) > 1 else ""))
             pp = [p for p in ours if k in p]
             if pp:
                 ax.plot([p["parameters"] for p in pp], [p[k] for p in pp], "*", color=color, markersize=11,
@@ -238,12 +241,13 @@ def plot_scaling(rows: list[dict], paper: list[dict], path: str | os.PathLike) -
         ax.set_xticks(ticks, [_count(t).replace(".00B", "B") for t in ticks])
         ax.set_xlim(lo, hi)
         ax.set_xlabel("parameters (log scale)")
-        ax.set_title(f"{task}, {shots}-shot" + (f", {items} questions, {dtype}" if items else " (the paper's protocol)"),
+        ax.set_title(f"{task}, {shots}-shot" + (f", {items} questions, {' and '.join(dtypes)}" if items else " (the paper's protocol)"),
                      fontsize=9, pad=46)
     axs[0][0].set_ylabel("paired accuracy difference (acc_norm)")
     caption = (f"Bars: 95% bootstrap intervals of the paired difference ({BOOTSTRAP_SAMPLES} resamples of questions); one run "
-               "per point. Stars: the paper's Table 1 differences (no interval published). Dotted lines only guide the eye "
-               "between models of different families.")
+               "per point; hollow markers: scored in a precision other than fp32 (each panel's title and legend name it). Stars: the "
+               "paper's Table 1 differences (no interval published). Dotted lines only guide the eye between models of different "
+               "families.")
     return figures.finish(fig, axs[0][0], path, "", caption, legend_axes=axs[0], legend_below=True)
 
 

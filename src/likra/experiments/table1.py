@@ -36,10 +36,11 @@ class Table1Options(Writes):
 
 def table1_source(path: str | os.PathLike) -> tuple[ScoreTable, Heads, dict]:
     """The tables behind one Table 1 row: a ``likra eval`` folder (scores.parquet with heads base,
-    positive, negative), or a scored curve run (its largest n)."""
-    path = Path(path)
+    positive, negative), or a scored curve run at its largest n (``RUN``) or at a given one (``RUN@1024``)."""
+    where, _, at = str(path).partition("@")
+    path = Path(where)
     table_file = path if path.suffix in (".parquet", ".jsonl") else path / "scores.parquet"
-    if table_file.exists():
+    if table_file.exists() and not at:
         t = ScoreTable.load(table_file)
         meta = dict(t.meta)
         heads_meta = meta.get("heads") or {}
@@ -49,8 +50,12 @@ def table1_source(path: str | os.PathLike) -> tuple[ScoreTable, Heads, dict]:
     tables = sorted((path / "tables").glob("n-*.parquet"))
     if len(tables) < 2:
         raise ResultMissing(f"{path}: neither a likra eval folder (scores.parquet) nor a scored curve (tables/n-*.parquet)")
-    n = int(tables[-1].stem.split("-")[1])
-    t = ScoreTable.load(tables[0]).concat(ScoreTable.load(tables[-1]))
+    scored = [int(f.stem.split("-")[1]) for f in tables]
+    n = int(at) if at.isdigit() else scored[-1]
+    if n not in scored[1:]:
+        raise ResultMissing(f"{path}@{at}: no scored point n = {at} in {path / 'tables'} (scored: {', '.join(map(str, scored[1:]))}); "
+                            "give one of those, or score it with likra curve --points")
+    t = ScoreTable.load(tables[0]).concat(ScoreTable.load(tables[scored.index(n)]))
     return t, Heads(positive=f"positive@{n}", negative=f"negative@{n}"), {**t.meta, "n": n}
 
 
