@@ -21,7 +21,7 @@ from pathlib import Path
 from ..defaults import DEFAULT_MODEL
 from ..command import Writes, command, option
 from ..errors import ConfigError
-from ..io import write_json
+from ..io import DTYPES, write_json
 from ..rules import Heads, rule_accuracy, rule_correct
 from ..scoring.table import ScoreTable
 from ..stats import BOOTSTRAP_SAMPLES, holm, paired
@@ -41,7 +41,7 @@ class NegtypesOptions(Protocol, Writes):
     split: str | None = option(None, f"split {THE_CURVES}", show_default=False)
     shots: int | None = option(None, f"few-shot examples {THE_CURVES}")
     limit: int | None = option(None, f"first N items {THE_CURVES}")
-    dtype: str | None = option(None, f"precision {THE_CURVES}", choices=("fp32", "bf16"))
+    dtype: str | None = option(None, f"precision {THE_CURVES}", choices=DTYPES)
     batch_tokens: int | None = option(None, f"tokens per forward pass {THE_CURVES}")
     template: str | None = option(None, f"jsonl question template {THE_CURVES}")
     skip_invalid: bool | None = option(None, f"skip bad rows {THE_CURVES}")

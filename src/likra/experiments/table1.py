@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..command import Writes, command, option
 from ..errors import ConfigError, ResultMissing
-from ..io import atomic_write, write_json
+from ..io import DTYPES, atomic_write, write_json
 from ..rules import Heads, auroc_wrong, fit_temperature, rule_correct, rule_scores, rule_summary, softmax_probs
 from ..stats import holm, paired
 from ..scoring.table import ScoreTable
@@ -29,7 +29,7 @@ class Table1Options(Writes):
     source: list[str] = option([], "a likra eval folder (heads base, positive, negative) or a scored curve run (repeatable)")
     # Table 1 scores nothing: given, a protocol option is a check that every source was scored so
     shots: int | None = option(None, "refuse a source not scored with this many few-shot examples (default: any)")
-    dtype: str | None = option(None, "refuse a source not scored in this precision (default: any)", choices=("fp32", "bf16"))
+    dtype: str | None = option(None, "refuse a source not scored in this precision (default: any)", choices=DTYPES)
     paper: str | None = option(None, "YAML with the paper's published rows, printed alongside for reference")
     weight: float = option(1.0, "negative-head weight w")
 
