@@ -196,6 +196,14 @@ def test_bf16_mixed_close_to_fp32(tiny_tokenizer, tmp_path, split_prefix_at):
             assert 0 < err < 0.05, (head, err)  # bf16 changes the numbers, and only a little
 
 
+def test_an_unknown_precision_is_refused_before_loading():
+    from likra.errors import ConfigError
+    from likra.models import load_base
+
+    with pytest.raises(ConfigError, match="dtype 'fp16': use one of fp32, bf16, bf16-mixed"):
+        load_base("no-such-model", "fp16")
+
+
 def test_bf16_close_to_fp32(tiny_tokenizer):
     from conftest import make_llama
 
