@@ -1,0 +1,56 @@
+"""How far two score tables of the same items and head agree: the check behind a change of precision.
+
+    python benchmarks/agreement.py REFERENCE CANDIDATE [--head base]
+
+Each argument is a ``likra eval`` folder or a scores.parquet. Prints, for the head: per-option
+log-likelihood differences (max and mean |diff|, nat), acc and acc_norm of each table, on how many
+items the acc_norm choice moved, and the net change in questions, against the target of issue 13
+item 4 (acc_norm within one question per 300). Nothing is scored here; both tables already exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+
+from likra.metrics import choose
+from likra.scoring.table import ScoreTable, option_matrix
+
+
+def load(path: str) -> ScoreTable:
+    p = Path(path)
+    return ScoreTable.load(p if p.suffix == ".parquet" else p / "scores.parquet")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("reference")
+    ap.add_argument("candidate")
+    ap.add_argument("--head", default="base")
+    args = ap.parse_args()
+    ref_t, cand_t = load(args.reference), load(args.candidate)
+    ref, cand = option_matrix(ref_t, args.head), option_matrix(cand_t, args.head)
+    if ref.item_ids != cand.item_ids or any(len(a) != len(b) for a, b in zip(ref.loglik, cand.loglik)):
+        raise SystemExit(f"{args.candidate}: not the same items and options as {args.reference}; score the same task, split and --limit")
+    diffs = np.concatenate([np.abs(a - b) for a, b in zip(ref.loglik, cand.loglik)])
+    n = len(ref.item_ids)
+    out = {}
+    for name, m, t in (("reference", ref, ref_t), ("candidate", cand, cand_t)):
+        raw = choose(m.loglik)
+        norm = choose([ll / nc for ll, nc in zip(m.loglik, m.n_chars)])
+        out[name] = (raw, norm)
+        print(f"{name}: {t.meta.get('dtype', 'fp32')}, {t.meta.get('model')}, {t.meta.get('task')}, {t.meta.get('shots') or 0}-shot, "
+              f"{n} items, head {args.head}: acc {np.mean(raw == m.gold):.4f}, acc_norm {np.mean(norm == m.gold):.4f}")
+    moved = int(np.sum(out["reference"][1] != out["candidate"][1]))
+    net = int(np.sum(out["candidate"][1] == cand.gold) - np.sum(out["reference"][1] == ref.gold))
+    allowed = max(1, math.floor(n / 300))
+    print(f"per-option |diff|: max {diffs.max():.3e}, mean {diffs.mean():.3e} nat over {len(diffs)} options; the acc_norm choice "
+          f"moved on {moved} of {n} items; acc_norm net {net:+d} questions (target: within {allowed}): "
+          f"{'meets' if abs(net) <= allowed else 'misses'} the target")
+
+
+if __name__ == "__main__":
+    main()
