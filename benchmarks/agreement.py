@@ -22,7 +22,10 @@ from likra.scoring.table import ScoreTable, option_matrix
 
 def load(path: str) -> ScoreTable:
     p = Path(path)
-    return ScoreTable.load(p if p.suffix == ".parquet" else p / "scores.parquet")
+    f = p if p.suffix == ".parquet" else p / "scores.parquet"
+    if not f.exists():
+        raise SystemExit(f"{f}: no such score table; give a likra eval folder or its scores.parquet")
+    return ScoreTable.load(f)
 
 
 def main() -> None:
