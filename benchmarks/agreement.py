@@ -1,11 +1,14 @@
 """How far two score tables of the same items and head agree: the check behind a change of precision.
 
-    python benchmarks/agreement.py REFERENCE CANDIDATE [--head base]
+    python benchmarks/agreement.py REFERENCE CANDIDATE [--head base] [--candidate-head NAME]
 
 Each argument is a ``likra eval`` folder or a scores.parquet. Prints, for the head: per-option
 log-likelihood differences (max and mean |diff|, nat), acc and acc_norm of each table, on how many
 items the acc_norm choice moved, and the net change in questions, against the target of issue 13
-item 4 (acc_norm within one question per 300). Nothing is scored here; both tables already exist.
+item 4 (acc_norm within one question per 300; at least one question on fewer than 300 items).
+Tables of different models, tasks, shots or templates are refused: only the precision may differ.
+``--candidate-head`` names the head in the candidate when it differs (a curve table's
+``positive@1024`` against an eval folder's ``positive``). Nothing is scored here.
 """
 
 from __future__ import annotations
@@ -28,14 +31,32 @@ def load(path: str) -> ScoreTable:
     return ScoreTable.load(f)
 
 
+SAME = ("model", "task", "split", "shots", "template", "chat_template")  # what must match; split None = the task's default
+
+
+def check_protocol(ref: ScoreTable, cand: ScoreTable, where: str) -> None:
+    for key in SAME:
+        a, b = ref.meta.get(key), cand.meta.get(key)
+        if key == "shots":
+            a, b = a or 0, b or 0
+        if key == "split" and None in (a, b):
+            continue
+        if a != b:
+            raise SystemExit(f"{where}: {key} is {b!r} where the reference has {a!r}; compare tables of one protocol "
+                             f"that differ in precision only")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("reference")
     ap.add_argument("candidate")
     ap.add_argument("--head", default="base")
+    ap.add_argument("--candidate-head", help="the head's name in the candidate (default: --head)")
     args = ap.parse_args()
     ref_t, cand_t = load(args.reference), load(args.candidate)
-    ref, cand = option_matrix(ref_t, args.head), option_matrix(cand_t, args.head)
+    check_protocol(ref_t, cand_t, args.candidate)
+    cand_head = args.candidate_head or args.head
+    ref, cand = option_matrix(ref_t, args.head), option_matrix(cand_t, cand_head)
     if ref.item_ids != cand.item_ids or any(len(a) != len(b) for a, b in zip(ref.loglik, cand.loglik)):
         raise SystemExit(f"{args.candidate}: not the same items and options as {args.reference}; score the same task, split and --limit")
     diffs = np.concatenate([np.abs(a - b) for a, b in zip(ref.loglik, cand.loglik)])
@@ -46,7 +67,7 @@ def main() -> None:
         norm = choose([ll / nc for ll, nc in zip(m.loglik, m.n_chars)])
         out[name] = (raw, norm)
         print(f"{name}: {t.meta.get('dtype', 'fp32')}, {t.meta.get('model')}, {t.meta.get('task')}, {t.meta.get('shots') or 0}-shot, "
-              f"{n} items, head {args.head}: acc {np.mean(raw == m.gold):.4f}, acc_norm {np.mean(norm == m.gold):.4f}")
+              f"{n} items, head {args.head if name == 'reference' else cand_head}: acc {np.mean(raw == m.gold):.4f}, acc_norm {np.mean(norm == m.gold):.4f}")
     moved = int(np.sum(out["reference"][1] != out["candidate"][1]))
     net = int(np.sum(out["candidate"][1] == cand.gold) - np.sum(out["reference"][1] == ref.gold))
     allowed = max(1, math.floor(n / 300))

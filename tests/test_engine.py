@@ -189,6 +189,9 @@ def test_bf16_mixed_close_to_fp32(tiny_tokenizer, tmp_path, split_prefix_at):
     assert len(set(prints)) == 1
     assert autocast_dtype(bf16_matmuls(make_llama(len(tiny_tokenizer)))) == torch.bfloat16
     assert autocast_dtype(make_llama(len(tiny_tokenizer))) is None
+    kept = make_llama(len(tiny_tokenizer)).to(torch.bfloat16)  # a bf16 model keeping one module in fp32 runs as is
+    kept.model.layers[0].mlp.float()
+    assert autocast_dtype(kept) is None
     for head in ("base", "pos"):
         ref = option_matrix(t32, head).loglik
         for other in (t16, mixed):
@@ -202,6 +205,20 @@ def test_an_unknown_precision_is_refused_before_loading():
 
     with pytest.raises(ConfigError, match="dtype 'fp16': use one of fp32, bf16, bf16-mixed"):
         load_base("no-such-model", "fp16")
+
+
+def test_bf16_mixed_is_refused_where_it_would_run_in_fp32(tmp_path):
+    """GPT-2's decoder has Conv1D, not Linear, layers: bf16-mixed would cast nothing and score in fp32
+    under a bf16-mixed label, so it is refused, naming the model."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from likra.errors import ConfigError
+    from likra.models import load_base
+
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=64, n_positions=32)).save_pretrained(tmp_path)
+    with pytest.raises(ConfigError, match=f"model '{tmp_path}' has no torch.nn.Linear layers"):
+        load_base(str(tmp_path), "bf16-mixed")
+    assert load_base(str(tmp_path), "bf16").dtype == torch.bfloat16
 
 
 def test_bf16_close_to_fp32(tiny_tokenizer):

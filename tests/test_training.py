@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from likra.errors import ConfigError
+from likra.errors import ConfigError, OutputRefused
 from likra.negatives import negative_pairs, positive_pairs, shuffled
 from likra.packing import sliding_window
 from likra.tasks.base import Item
@@ -567,3 +567,32 @@ def test_chat_template_examples_are_what_the_scorer_scores():
         assert tok.decode(ans) == p.answer.strip() and "<|im_start|>assistant\n" in tok.decode(ex.input_ids)
     plain = encode_pairs(pairs, tok, 2048)
     assert all("<|im_start|>" not in tok.decode(ex.input_ids) for ex in plain)
+
+
+def test_a_run_begun_with_the_older_fingerprint_resumes(tmp_path, tiny_tokenizer, monkeypatch):
+    """Runs started before 2026-12-03 keyed their resume state with the fp32 fingerprint: they resume
+    under today's bf16-rounded one, and a run on another base is still refused."""
+    import likra.training
+    from conftest import make_llama
+
+    from likra.models import weights_fingerprint
+
+    pairs, cfg, out = positive_pairs(make_items(48)), TrainConfig(lr=1e-2), tmp_path / "r"
+    base = make_llama(len(tiny_tokenizer))
+    old, new = info(), info()
+    old.base_fingerprint, new.base_fingerprint = weights_fingerprint(base, legacy=True), weights_fingerprint(base)
+    assert old.base_fingerprint != new.base_fingerprint
+    real = likra.training.divergence
+    monkeypatch.setattr(likra.training, "divergence", lambda loss, earlier, *a: "stop" if len(earlier) == 3 else None)
+    with pytest.raises(TrainingDiverged):
+        train_head(base, tiny_tokenizer, pairs, out, old, cfg, progress=False)
+    monkeypatch.setattr(likra.training, "divergence", real)
+    other_base, other = make_llama(len(tiny_tokenizer)), info()
+    with torch.no_grad():
+        other_base.model.embed_tokens.weight.add_(1.0)
+    other.base_fingerprint = weights_fingerprint(other_base)
+    with pytest.raises(OutputRefused, match="other settings or data"):
+        train_head(other_base, tiny_tokenizer, pairs, out, other, cfg, progress=False)
+    saved = train_head(make_llama(len(tiny_tokenizer)), tiny_tokenizer, pairs, out, new, cfg, progress=False)
+    assert saved[-1].name == "n-000048"
+    assert json.loads((saved[-1] / "likra.json").read_text())["base_fingerprint"] == new.base_fingerprint

@@ -79,8 +79,9 @@ def load_base(model: str, dtype: str = "fp32", device: torch.device | str | None
             f"Give a local folder, a hub id reachable from here, or an embedded name "
             f"({', '.join(EMBEDDED)})."
         ) from err
-    if dtype == "bf16-mixed":
-        bf16_matmuls(lm)
+    if dtype == "bf16-mixed" and autocast_dtype(bf16_matmuls(lm)) is None:
+        raise ConfigError(f"--dtype bf16-mixed: model '{model}' has no torch.nn.Linear layers in its decoder "
+                          f"({type(lm.get_decoder()).__name__}) to run in bf16; use --dtype bf16 or fp32")
     lm.eval()
     return lm.to(device or default_device())
 
@@ -95,12 +96,14 @@ def bf16_matmuls(lm: torch.nn.Module) -> torch.nn.Module:
 
 
 def autocast_dtype(lm: torch.nn.Module) -> torch.dtype | None:
-    """The dtype to run the decoder under autocast in: that of its matrix weights when they differ
-    from the embeddings' (a ``bf16-mixed`` model, which fails without autocast), else None."""
-    residual = lm.get_input_embeddings().weight.dtype
+    """bf16 for a ``bf16-mixed`` model (fp32 embeddings, bf16 linear layers: it fails without
+    autocast), else None. Only that pairing counts: a bf16 model that keeps a few modules in fp32
+    (transformers' ``_keep_in_fp32_modules``) runs as it is."""
+    if lm.get_input_embeddings().weight.dtype != torch.float32:
+        return None
     for name, p in lm.get_decoder().named_parameters():
-        if p.dtype != residual and "lora_" not in name:
-            return p.dtype
+        if p.dtype == torch.bfloat16 and "lora_" not in name:
+            return torch.bfloat16
     return None
 
 
@@ -110,7 +113,8 @@ def weights_fingerprint(model: torch.nn.Module, n_values: int = 4096, legacy: bo
     Hashing every parameter of a 7B model would take minutes; a strided sample of each tensor
     (plus all names and shapes) tells different checkpoints apart just as well. The sample is
     rounded to bf16 first, so one checkpoint has one fingerprint whether it is loaded in fp32,
-    bf16 or bf16-mixed (an adapter trained in fp32 may be scored in bf16). ``legacy`` is the
+    bf16 or bf16-mixed (an adapter trained in fp32 may be scored in bf16); the price is that a change
+    of the base below bf16's resolution (about 3 digits) goes unseen. ``legacy`` is the
     unrounded fp32 sample that adapters made before 2026-12-03 recorded.
     """
     h = hashlib.sha256()
@@ -255,9 +259,12 @@ def _check_adapter_bases(base: torch.nn.Module, adapters: dict[str, str]) -> Non
             continue
         fingerprint = fingerprint or weights_fingerprint(base)
         if expected != fingerprint and expected != weights_fingerprint(base, legacy=True):
+            older = "" if base.get_input_embeddings().weight.dtype == torch.float32 else (
+                " If it was trained before 2026-12-03, its likra.json holds the older fp32 fingerprint, which only an "
+                "fp32 base reproduces: score it with --dtype fp32, or train it again.")
             raise AdapterRefused(
-                f"head '{name}' ({path}) was trained on a different base model (fingerprint {expected}, "
-                f"this base: {fingerprint}). Load it with the base it was trained on."
+                f"head '{name}' ({path}) was trained on a different base model (fingerprint {expected} in {meta}, "
+                f"this base: {fingerprint}). Load it with the base it was trained on.{older}"
             )
 
 

@@ -46,7 +46,7 @@ import re
 import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -57,6 +57,7 @@ from .embedded import EMBEDDED, record
 from .errors import ConfigError, LikraError, OutputRefused
 from .fused import fuse_lora, unfuse_lora
 from .io import atomic_dir, atomic_write, write_json
+from .models import weights_fingerprint
 from .negatives import Pair
 from .packing import (SEGMENT_ATTENTION, Encoder, Segments, attention_masks, per_example_attention_allowed,
                       register_segment_attention, sliding_window, softcap_logits)
@@ -259,6 +260,9 @@ def train_head(
     info.config = asdict(config)
     info.n_total = n_total = n_pairs * config.epochs  # examples seen over the run
     key = _config_key(info, pairs)
+    keys = [key]
+    if (out / "state.json").exists():  # a run begun before 2026-12-03 keyed the older fp32 fingerprint
+        keys.append(_config_key(replace(info, base_fingerprint=weights_fingerprint(base, legacy=True)), pairs))
     sizes = checkpoint_sizes(n_total, config.first_checkpoint)
     epoch_ends = [n_pairs * (e + 1) for e in range(config.epochs)]
     bounds = batch_bounds(n_total, config.batch_size, sorted(set(sizes) | set(epoch_ends)))
@@ -284,7 +288,7 @@ def train_head(
     compiled = compile_layers(lm) if config.compile else []
     step, history = 0, []
     if (out / "state.json").exists():
-        step, history = _resume(model, opt, out, key)
+        step, history = _resume(model, opt, out, keys)
 
     saved_dirs = [out / f"n-{n:06d}" for n in sizes if (out / f"n-{n:06d}" / "likra.json").exists()]
     rank, world = rank_world()  # under a launcher each process takes every world-th example of a batch
@@ -383,9 +387,9 @@ def divergence(loss: float, earlier: list[float], uniform: float, ratio: float, 
     return None
 
 
-def _resume(model, opt, out: Path, key: str) -> tuple[int, list[dict]]:
+def _resume(model, opt, out: Path, keys: list[str]) -> tuple[int, list[dict]]:
     state = json.loads((out / "state.json").read_text())
-    if state["key"] != key:
+    if state["key"] not in keys:
         raise OutputRefused(f"{out} holds a run with other settings or data; use another --out "
                          f"(or delete {out}) to start afresh")
     saved = torch.load(out / state["dir"] / "state.pt", weights_only=True)

@@ -18,6 +18,7 @@ because a custom mask replaces the one the model would build.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 from dataclasses import dataclass
@@ -205,7 +206,7 @@ class Scorer:
     @torch.inference_mode()
     def _forward(self, batch: list[Packed]) -> tuple[list[list[float]], list[list[bool]]]:
         two_pass = self.split_prefix_at is not None and max(p.prefix_len for p in batch) >= self.split_prefix_at
-        with torch.autocast(self.device.type, dtype=self.autocast or torch.bfloat16, enabled=self.autocast is not None):
+        with torch.autocast(self.device.type, dtype=self.autocast) if self.autocast else contextlib.nullcontext():
             hidden, where = self._hidden_two_pass(batch) if two_pass else self._hidden_one_pass(batch)
         rows, cols, targets, owners = [], [], [], []
         for r, p in enumerate(batch):
