@@ -189,7 +189,7 @@ def test_mass_items_need_two_questions():
         mass_items(one, {"q": [0.0, -1.0]}, ["x"])
 
 
-def test_presets_are_package_data():
+def test_presets_are_package_data(tmp_path):
     from likra.reproduce import PRESETS_DIR, load_preset, preset_path
 
     assert PRESETS_DIR.parent.name == "likra" and preset_path("quick").parent == PRESETS_DIR
@@ -198,6 +198,10 @@ def test_presets_are_package_data():
     assert '"presets/*.yaml"' in pyproject
     with pytest.raises(ConfigError, match="known presets: cpu, paper, quick"):
         preset_path("nope")
+    typo = tmp_path / "typo.yaml"  # a precision misspelt in a preset is refused before any training
+    typo.write_text("dtype: bf-16\n")
+    with pytest.raises(ConfigError, match=r"typo.yaml, 'dtype:': 'bf-16' is not a precision; use one of fp32"):
+        load_preset(typo)
 
 
 def test_paper_preset_records_the_papers_protocol(tmp_path, capsys):

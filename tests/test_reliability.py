@@ -158,7 +158,8 @@ def lm_eval_tasks(folder: Path) -> Path:
     ("rel_roll", "", ["task rel_roll", "loglikelihood_rolling", "multiple_choice"]),
     ("rel_gen", ",negative=/nonexistent", ["negative=/nonexistent", "no such folder"]),
     ("rel_gen", ",positiv=/x,negativ=/y", ["unknown key(s) ['negativ', 'positiv']", "positive, negative"]),
-], ids=["generation", "rolling", "missing-negative", "misspelt-keys"])
+    ("rel_gen", ",dtype=fp16", ["dtype=fp16", "fp32, bf16, bf16-mixed"]),
+], ids=["generation", "rolling", "missing-negative", "misspelt-keys", "unknown-dtype"])
 def test_lm_eval_refusals_are_one_line(world, tmp_path, capsys, monkeypatch, task, model_args, names):
     import logging
 

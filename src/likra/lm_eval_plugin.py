@@ -24,6 +24,7 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
 from .errors import ConfigError, LikraError
+from .io import DTYPES
 from .models import (
     BASE_HEAD,
     attach_adapters,
@@ -67,6 +68,8 @@ class LikraLM(LM):
         if unknown:
             raise ConfigError(f"--model_args: unknown key(s) {unknown}; likra knows pretrained, positive, negative, "
                               f"weight, dtype, batch_tokens, chat_template (and lm-eval's {', '.join(sorted(LM_EVAL_ARGS))})")
+        if dtype not in DTYPES:
+            raise ConfigError(f"--model_args dtype={dtype}: use one of {', '.join(DTYPES)}")
         super().__init__()
         adapters = {}
         if positive and positive != "base":

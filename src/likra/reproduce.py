@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .command import COMMANDS, Writes, check_values, command, option, read_yaml_mapping, to_argv
 from .errors import ConfigError
-from .io import write_json
+from .io import DTYPES, write_json
 from .train_config import TrainConfig
 
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"  # package data: presets travel with the wheel
@@ -62,6 +62,8 @@ def load_preset(path: Path) -> Preset:
         raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; known: {', '.join(f.name for f in dataclasses.fields(Preset))}")
     preset = Preset(**raw)
     check_values(TrainConfig, preset.train, f"{path}, 'train:'")
+    if preset.dtype not in DTYPES:  # checked here, not hours later at the first scoring step
+        raise ConfigError(f"{path}, 'dtype:': {preset.dtype!r} is not a precision; use one of {', '.join(DTYPES)}")
     return preset
 
 
