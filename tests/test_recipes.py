@@ -287,6 +287,15 @@ def test_scaling_reads_each_models_table_and_draws_the_paper_beside(tmp_path, ca
     assert main(["report", str(tmp_path / "r")]) == 0
     md = (tmp_path / "r" / "report.md").read_text()
     assert "## Scaling: `s`" in md and "| my-model | 1.50B | arc_challenge (0-shot) | 4 | 1024 |" in md
+    # --questions K compares every source on its first K questions; a source with fewer is refused
+    assert main(["scaling", "--source", sources[0], "--source", sources[1], "--parameters", "my-model=1.5B", "--questions", "2",
+                 "--out", str(tmp_path / "r" / "q")]) == 0
+    data = json.loads((tmp_path / "r" / "q" / "scaling.json").read_text())
+    assert data["questions"] == 2 and {r["n_items"] for r in data["rows"]} == {2} and data["rows"][0]["acc"]["base"] == 0.5
+    assert main(["report", str(tmp_path / "r")]) == 0  # redrawn from the tables on the same 2 questions
+    assert "| my-model | 1.50B | arc_challenge (0-shot) | 2 | 1024 |" in (tmp_path / "r" / "report.md").read_text()
+    assert main(["scaling", "--source", sources[0], "--questions", "5", "--out", str(tmp_path / "q5")]) == 2
+    assert "scored on 4 questions, fewer than --questions 5" in capsys.readouterr().err
 
 
 def test_a_scored_curve_run_gives_a_row_at_any_of_its_points(tmp_path):

@@ -213,7 +213,7 @@ def _scaling_section(folder: Path, run_dir: Path) -> list[str]:
     data = json.loads((folder / "scaling.json").read_text())
     if all(Path(r["source"]).exists() for r in data["rows"]):  # read off the tables themselves
         given = {r["model"]: r["parameters"] for r in data["rows"]}
-        rows = with_holm([scaling_row(r["source"], given, data.get("weight", 1.0)) for r in data["rows"]])
+        rows = with_holm([scaling_row(r["source"], given, data.get("weight", 1.0), data.get("questions")) for r in data["rows"]])
         data["trends"], data["rows"] = size_trends(rows), [public(r) for r in rows]
     plot_scaling(data["rows"], data["paper"], folder / "scaling.png")
     rel = folder.relative_to(run_dir) if folder != run_dir else Path(".")

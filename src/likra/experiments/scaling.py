@@ -42,6 +42,8 @@ class ScalingOptions(Writes):
     paper: str = option("builtin", "YAML of the paper's rows (with their models' parameters) drawn beside ours; "
                         "'builtin': the copy shipped with likra; 'none': no paper rows")
     weight: float = option(1.0, "negative-head weight w")
+    questions: int | None = option(None, "compare every source on its first K questions only (a source scored on "
+                                   "more is cut; one scored on fewer is refused): sources of different --limit in one panel")
 
 
 def parameter_count(model: str, given: dict[str, float]) -> float:
@@ -64,8 +66,10 @@ def protocol(row: dict) -> tuple:
     return row["task"], row["shots"], row["n_items"], row["dtype"]
 
 
-def scaling_row(path: str | os.PathLike, given: dict[str, float], weight: float = 1.0) -> dict:
-    """One model's accuracies (acc_norm) and its three paired differences, from its score table."""
+def scaling_row(path: str | os.PathLike, given: dict[str, float], weight: float = 1.0, questions: int | None = None) -> dict:
+    """One model's accuracies (acc_norm) and its three paired differences, from its score table;
+    with ``questions``, on its first that many questions (tables keep the task's item order, and
+    the first K items of a k-shot run are those of any longer run: lm-eval's shots are drawn in order)."""
     t, heads, meta = table1_source(path)
     missing = sorted({h for r in RULES for h in rule_heads(r, heads)} - set(t.heads()))
     if missing:
@@ -79,14 +83,17 @@ def scaling_row(path: str | os.PathLike, given: dict[str, float], weight: float 
     correct = {}
     for r in RULES:
         scores, gold = rule_scores(t, r, weight, True, heads)
-        correct[r] = choose(scores) == np.asarray(gold)
+        correct[r] = (choose(scores) == np.asarray(gold))[:questions]
+    if questions is not None and len(correct["base"]) < questions:
+        raise ConfigError(f"{path}: scored on {len(correct['base'])} questions, fewer than --questions {questions}; "
+                          "score it on more (--limit) or lower --questions")
     row = {"source": str(path), "model": meta.get("model"), "parameters": parameter_count(str(meta.get("model")), given),
            "task": meta.get("task"), "split": meta.get("split"), "shots": meta.get("shots") or 0,
            "dtype": meta.get("dtype", "fp32"), "limit": meta.get("limit"), "n_train": meta["n"], "n_items": len(correct["base"]),
            "acc": {r: float(c.mean()) for r, c in correct.items()}}
     for a, b, *_ in COMPARISONS:
         row[f"{a} - {b}"] = paired(correct[a], correct[b]).as_dict()
-    ids = option_matrix(t, rule_heads("base", heads)[0]).item_ids
+    ids = option_matrix(t, rule_heads("base", heads)[0]).item_ids[:questions]
     row["_correct"] = {r: dict(zip(ids, c)) for r, c in correct.items()}  # per question, for trends; not written out
     return row
 
@@ -263,12 +270,14 @@ def run(o: ScalingOptions) -> dict:
             given[name] = parse_count(count)
         except ConfigError as e:
             raise ConfigError(f"--parameters {spec!r}: {e}") from None
-    rows = with_holm([scaling_row(src, given, o.weight) for src in o.source])
+    if o.questions is not None and o.questions < 1:
+        raise ConfigError(f"--questions {o.questions}: give a positive number of questions")
+    rows = with_holm([scaling_row(src, given, o.weight, o.questions) for src in o.source])
     trends = size_trends(rows)
     rows = [public(r) for r in rows]
     paper_file = {"builtin": PAPER_ROWS, "none": None}.get(o.paper, o.paper)
     paper = paper_points(load_paper_rows(paper_file)) if paper_file else []
-    result = {"rows": rows, "trends": trends, "paper": paper, "weight": o.weight}
+    result = {"rows": rows, "trends": trends, "paper": paper, "weight": o.weight, "questions": o.questions}
     if o.out:
         write_json(Path(o.out) / "scaling.json", result)
         atomic_write(Path(o.out) / "scaling.md", scaling_markdown(rows, paper, trends))
