@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from likra.metrics import choose
-from likra.scoring.table import ScoreTable, option_matrix
+from likra.scoring.table import OptionMatrix, ScoreTable, option_matrix
 
 
 def load(path: str) -> ScoreTable:
@@ -57,6 +57,10 @@ def main() -> None:
     check_protocol(ref_t, cand_t, args.candidate)
     cand_head = args.candidate_head or args.head
     ref, cand = option_matrix(ref_t, args.head), option_matrix(cand_t, cand_head)
+    k = len(cand.item_ids)
+    if k < len(ref.item_ids) and ref.item_ids[:k] == cand.item_ids:  # a shorter --limit: the reference's first k items
+        print(f"(the reference cut to the candidate's {k} items, its first {k} of {len(ref.item_ids)})")
+        ref = OptionMatrix(ref.item_ids[:k], ref.loglik[:k], ref.n_chars[:k], ref.n_tokens[:k], ref.gold[:k])
     if ref.item_ids != cand.item_ids or any(len(a) != len(b) for a, b in zip(ref.loglik, cand.loglik)):
         raise SystemExit(f"{args.candidate}: not the same items and options as {args.reference}; score the same task, split and --limit")
     diffs = np.concatenate([np.abs(a - b) for a, b in zip(ref.loglik, cand.loglik)])
