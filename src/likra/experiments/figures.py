@@ -78,8 +78,11 @@ def finish(fig, ax, path: str | os.PathLike, title: str, caption: str = "", lege
 
     for a in np.atleast_1d(legend_axes if legend_axes is not None else ax):
         a.grid(alpha=0.3)
-        if legend_below:
-            a.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), framealpha=0.85)
+        if legend_below:  # a fixed distance under the axes, clear of tick labels and x label at any axes height
+            from matplotlib.transforms import offset_copy
+
+            a.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0), framealpha=0.85,
+                     bbox_transform=offset_copy(a.transAxes, fig=fig, y=-34 if a.get_xlabel() else -20, units="points"))
         else:
             a.legend(fontsize=7, loc="best", framealpha=0.85)
     ax.set_title(title, fontsize=10) if title else None
