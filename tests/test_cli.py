@@ -273,6 +273,16 @@ def test_negative_types_table1_config_and_report(tmp_path, tiny_model_dir, quiz,
     t16 = ScoreTable.load(run0 / "tables" / "n-000016.parquet")
     assert acc["alone"]["alone-neg"][1][1] == rule_accuracy(t16, "sft", heads=Heads(positive="negative@16"))[0]
     assert [n for n, _, _ in acc["likra"]["irrelevant"]] == [0, 16]
+    # a used folder may gain a label (the others' tables are reused, not rescored), not lose one
+    kept = (out / "irrelevant" / "n-000016.parquet").stat().st_mtime_ns
+    common = ["negtypes", "--model", str(tiny_model_dir), "--curve", str(run0), "--negative", f"irrelevant={tmp_path / 'irrelevant'}",
+              "--baseline", f"alone-neg={tmp_path / 'negative'}", "--out", str(out), "--quiet"]
+    assert main([*common, "--pair", f"same-pos={tmp_path / 'positive'},{tmp_path / 'irrelevant'}",
+                 "--pair", f"again={tmp_path / 'positive'},{tmp_path / 'negative'}"]) == 0
+    assert (out / "irrelevant" / "n-000016.parquet").stat().st_mtime_ns == kept and (out / "again" / "n-000016.parquet").exists()
+    assert set(json.loads((out / "negtypes.json").read_text())["likra"]) == {"near-miss", "irrelevant", "same-pos", "again"}
+    assert main([*common, "--pair", f"again={tmp_path / 'positive'},{tmp_path / 'negative'}"]) == 2
+    assert "was made with other settings (pair:" in capsys.readouterr().err
     curve = curve_accuracies(run0)
     assert [tuple(p) for p in acc["likra"]["near-miss"]] == [tuple(p) for p in curve["likra"]]  # the curve's own negative head
     assert [tuple(p) for p in acc["sft"]["positive"]] == [tuple(p) for p in curve["sft"]]

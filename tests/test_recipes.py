@@ -313,3 +313,25 @@ def test_a_scored_curve_run_gives_a_row_at_any_of_its_points(tmp_path):
     assert meta["n"] == 16 and heads.negative == "negative@16" and set(t.heads()) == {"base", "positive@16", "negative@16"}
     with pytest.raises(ResultMissing, match=r"no scored point n = 512 .*\(scored: 16, 1024\)"):
         table1_source(f"{run}@512")
+
+
+def test_agreement_benchmark_compares_one_protocol_in_two_precisions(tmp_path):
+    """benchmarks/agreement.py: choices moved and net questions; a shorter candidate is compared on
+    the reference's first items; tables of another protocol (here: shots) are refused."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "agreement.py"
+    meta = {"model": "m", "task": "arc_challenge", "shots": 25, "dtype": "fp32"}
+    ref = table({"base": [[0, -1], [0, -1], [-1, 0], [0, -0.01]]}, gold=[0, 0, 0, 0], meta=meta)
+    ref.save(tmp_path / "ref" / "scores.parquet")
+    cand = table({"positive": [[0, -1], [0, -1], [-1, 0]]}, gold=[0, 0, 0], meta={**meta, "dtype": "bf16-mixed"})
+    cand.columns["loglik"][0] = -2.0  # item q0 flips to the wrong option
+    cand.save(tmp_path / "cand" / "scores.parquet")
+    run = lambda *a: subprocess.run([sys.executable, str(script), *map(str, a)], capture_output=True, text=True)  # noqa: E731
+    out = run(tmp_path / "ref", tmp_path / "cand", "--candidate-head", "positive")
+    assert out.returncode == 0, out.stderr
+    assert "its first 3 of 4" in out.stdout and "moved on 1 of 3 items; acc_norm net -1 questions (target: within 1): meets" in out.stdout
+    table({"base": [[0, -1]] * 4}, gold=[0] * 4, meta={**meta, "shots": 0}).save(tmp_path / "zero" / "scores.parquet")
+    out = run(tmp_path / "ref", tmp_path / "zero")
+    assert out.returncode != 0 and "shots is 0 where the reference has 25" in out.stderr

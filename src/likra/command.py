@@ -36,6 +36,7 @@ class Opt:
     metavar: str | None = None
     nargs: str | None = None  # "+" for a list given after one flag
     show_default: bool = True
+    grows: bool = False  # a list a used --out may gain entries in (each entry's output is cached and checked alone)
 
 
 def option(default: Any = None, help: str = "", **kw) -> Any:

@@ -48,11 +48,12 @@ class NegtypesOptions(Protocol, Writes):
     model: str = option(DEFAULT_MODEL, "embedded name, local folder or hub id (the curve's)")
     curve: str | None = option(None, "a scored learning curve (a likra curve OUT/runK folder)")
     type: list[str] = option([], "a negative training run and its label, LABEL=RUN (repeatable; --negative is its old spelling)",
-                             flags=("--type", "--negative"), metavar="LABEL=RUN")
+                             flags=("--type", "--negative"), metavar="LABEL=RUN", grows=True)
     baseline: list[str] = option([], "an adapter run scored by itself at the same points, e.g. dpo=runs/arc-s0/dpo (repeatable)",
-                                 metavar="LABEL=RUN")
+                                 metavar="LABEL=RUN", grows=True)
     pair: list[str] = option([], "a recipe variant: its own positive and negative run, both scored, "
-                             "e.g. batch32=runs/b32/positive,runs/b32/negative (repeatable)", metavar="LABEL=POSITIVE,NEGATIVE")
+                             "e.g. batch32=runs/b32/positive,runs/b32/negative (repeatable)", metavar="LABEL=POSITIVE,NEGATIVE",
+                             grows=True)
     points: list[int] = option([], "score only these n (repeatable; default: every n the curve and the run share)", metavar="N")
     curve_label: str = option("near-miss", "the label of the curve's own negative head")
     weight: float = option(1.0, "negative-head weight w")

@@ -211,6 +211,14 @@ def claim_output(out: str | os.PathLike, command: str, settings: dict, overwrite
     return out
 
 
+def _grown(command: str, name: str, old, new) -> bool:
+    """Whether ``new`` only adds entries to a list option that may grow in a used folder (a negative
+    type or recipe variant added beside those already scored: their tables stay and are reused)."""
+    fields = {f.name: f for f in dataclasses.fields(COMMANDS[command].options)} if command in COMMANDS else {}
+    opt = fields[name].metadata.get("likra") if name in fields else None
+    return bool(opt and opt.grows) and isinstance(old, list) and isinstance(new, list) and all(x in new for x in old)
+
+
 def _check_record(out: Path, command: str, settings: dict, overwrite: bool) -> None:
     clean_stale_temporaries(out)
     record = out / RUN_RECORD
@@ -226,7 +234,7 @@ def _check_record(out: Path, command: str, settings: dict, overwrite: bool) -> N
         # a setting added to likra after the folder was made counts as its default there
         defaults = option_defaults(COMMANDS[command].options) if command in COMMANDS else {}
         recorded = {k: old["settings"].get(k, defaults.get(k)) for k in settings}
-        differ = {k: (recorded[k], v) for k, v in settings.items() if recorded[k] != v}
+        differ = {k: (recorded[k], v) for k, v in settings.items() if recorded[k] != v and not _grown(command, k, recorded[k], v)}
         if differ:
             raise OutputRefused(f"{out} was made with other settings ("
                                 + ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in differ.items())
