@@ -1,6 +1,7 @@
 """How far two score tables of the same items and head agree: the check behind a change of precision.
 
     python benchmarks/agreement.py REFERENCE CANDIDATE [--head base] [--candidate-head NAME]
+    python benchmarks/agreement.py REFERENCE CANDIDATE --rules      # every rule's choices
 
 Each argument is a ``likra eval`` folder or a scores.parquet. Prints, for the head: per-option
 log-likelihood differences (max and mean |diff|, nat), acc and acc_norm of each table, on how many
@@ -8,7 +9,10 @@ items the acc_norm choice moved, and the net change in questions, against the ta
 item 4 (acc_norm within one question per 300; at least one question on fewer than 300 items).
 Tables of different models, tasks, shots or templates are refused: only the precision may differ.
 ``--candidate-head`` names the head in the candidate when it differs (a curve table's
-``positive@1024`` against an eval folder's ``positive``). Nothing is scored here.
+``positive@1024`` against an eval folder's ``positive``). ``--rules`` compares the choices of each
+rule (base, SFT, Likra, Base-Likra; acc_norm, w = 1) of two eval folders or scored curve runs
+(``RUN@N``): a rule that subtracts two heads' scores can move where no head does. Nothing is
+scored here.
 """
 
 from __future__ import annotations
@@ -46,13 +50,36 @@ def check_protocol(ref: ScoreTable, cand: ScoreTable, where: str) -> None:
                              f"that differ in precision only")
 
 
+def compare_rules(reference: str, candidate: str) -> None:
+    from likra.errors import LikraError
+    from likra.experiments.table1 import table1_source
+    from likra.rules import rule_scores
+
+    try:
+        (ref_t, ref_h, _), (cand_t, cand_h, _) = table1_source(reference), table1_source(candidate)
+    except LikraError as e:
+        raise SystemExit(f"agreement: {e}") from None
+    check_protocol(ref_t, cand_t, candidate)
+    for rule in ("base", "sft", "likra", "base-likra"):
+        (rs, rg), (cs, cg) = rule_scores(ref_t, rule, 1.0, True, ref_h), rule_scores(cand_t, rule, 1.0, True, cand_h)
+        k = min(len(rg), len(cg))  # a shorter candidate: the reference's first k items
+        if option_matrix(ref_t, "base").item_ids[:k] != option_matrix(cand_t, "base").item_ids[:k]:
+            raise SystemExit("the two tables hold different items; score the same task, split and --limit")
+        rc, cc, gold = choose(rs)[:k], choose(cs)[:k], np.asarray(rg)[:k]
+        print(f"{rule}: acc_norm {np.mean(rc == gold):.4f} (reference) against {np.mean(cc == gold):.4f} (candidate) on {k} items; "
+              f"the choice moved on {int(np.sum(rc != cc))}, net {int(np.sum(cc == gold) - np.sum(rc == gold)):+d} questions")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("reference")
     ap.add_argument("candidate")
     ap.add_argument("--head", default="base")
     ap.add_argument("--candidate-head", help="the head's name in the candidate (default: --head)")
+    ap.add_argument("--rules", action="store_true", help="compare every rule's choices (eval folders with base, positive, negative)")
     args = ap.parse_args()
+    if args.rules:
+        return compare_rules(args.reference, args.candidate)
     ref_t, cand_t = load(args.reference), load(args.candidate)
     check_protocol(ref_t, cand_t, args.candidate)
     cand_head = args.candidate_head or args.head

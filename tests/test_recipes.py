@@ -332,6 +332,15 @@ def test_agreement_benchmark_compares_one_protocol_in_two_precisions(tmp_path):
     out = run(tmp_path / "ref", tmp_path / "cand", "--candidate-head", "positive")
     assert out.returncode == 0, out.stderr
     assert "its first 3 of 4" in out.stdout and "moved on 1 of 3 items; acc_norm net -1 questions (target: within 1): meets" in out.stdout
+    # --rules: Likra (positive - negative) moves on an item where no head's own choice does
+    heads = {"base": [[0, -1], [0, -1]], "positive": [[-1.0, -1.2], [0, -1]], "negative": [[-1.3, -1.4], [-1, 0]]}
+    table(heads, gold=[0, 0], meta=meta).save(tmp_path / "r32" / "scores.parquet")
+    heads["negative"][0] = [-1.3, -1.6]  # the negative head still prefers option 0, but Likra now picks option 1
+    table(heads, gold=[0, 0], meta={**meta, "dtype": "bf16-mixed"}).save(tmp_path / "r16" / "scores.parquet")
+    out = run(tmp_path / "r32", tmp_path / "r16", "--rules")
+    assert out.returncode == 0, out.stderr
+    assert "likra: acc_norm 1.0000 (reference) against 0.5000 (candidate) on 2 items; the choice moved on 1, net -1" in out.stdout
+    assert "base: acc_norm 1.0000 (reference) against 1.0000 (candidate) on 2 items; the choice moved on 0" in out.stdout
     table({"base": [[0, -1]] * 4}, gold=[0] * 4, meta={**meta, "shots": 0}).save(tmp_path / "zero" / "scores.parquet")
     out = run(tmp_path / "ref", tmp_path / "zero")
     assert out.returncode != 0 and "shots is 0 where the reference has 25" in out.stderr
