@@ -355,3 +355,20 @@ def test_chat_template_flag_needs_a_template(tmp_path, tiny_model_dir, quiz, cap
     assert main(["eval", "--model", str(tiny_model_dir), "--task", f"jsonl:{quiz}", "--limit", "2",
                  "--out", str(tmp_path / "p"), "--quiet"]) == 0
     assert json.loads((tmp_path / "p" / "results.json").read_text())["chat_template"] is False
+
+
+def test_eval_reuse_takes_a_shorter_runs_rows(tmp_path, tiny_model_dir, quiz, capsys):
+    """--reuse: the first items' rows come from a finished run on fewer items; the table equals a fresh run's."""
+    common = ["eval", "--model", str(tiny_model_dir), "--task", f"jsonl:{quiz}", "--shots", "2", "--quiet"]
+    assert main(common + ["--limit", "6", "--out", str(tmp_path / "six")]) == 0
+    assert main(common + ["--limit", "15", "--out", str(tmp_path / "fresh")]) == 0
+    assert main(common + ["--limit", "15", "--reuse", str(tmp_path / "six"), "--out", str(tmp_path / "grown")]) == 0
+    fresh, grown = (ScoreTable.load(tmp_path / d / "scores.parquet") for d in ("fresh", "grown"))
+    assert grown.columns == fresh.columns
+    res = json.loads((tmp_path / "grown" / "results.json").read_text())
+    assert res["reused_from"]["scores"] == 6 and res["resumed_scores"] == 0
+    # other settings are refused, naming the setting
+    assert main(common + ["--limit", "15", "--batch-tokens", "64", "--reuse", str(tmp_path / "six"), "--out", str(tmp_path / "x")]) == 2
+    assert "batch_tokens: 1024 there, 64 asked" in capsys.readouterr().err
+    assert main(common + ["--limit", "15", "--reuse", str(tmp_path / "nothing"), "--out", str(tmp_path / "y")]) == 2
+    assert "no scores.parquet there" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..defaults import DEFAULT_MODEL
 from ..command import Writes, command, option
-from ..errors import OutputRefused
+from ..errors import ConfigError, OutputRefused
 from ..io import write_json
 from .runs import Protocol
 
@@ -28,6 +28,8 @@ class EvalOptions(Protocol, Writes):
     head: list[str] = option([], "a LoRA adapter folder scored as a head, NAME=ADAPTER (repeatable)", metavar="NAME=ADAPTER")
     data_dir: str | None = option(None, "folder of the original benchmark files (or LIKRA_DATA_DIR); default: the hub")
     seed: int = option(0, "torch seed (scoring is deterministic; recorded)")
+    reuse: str | None = option(None, "a finished eval folder of the same model, heads and protocol on fewer items: its rows "
+                                     "are taken for those items, the rest are scored", metavar="FOLDER")
     out: str | None = option("runs/eval", "output folder: a new one, or this command's own with the same settings to resume")
 
 
@@ -56,6 +58,10 @@ def evaluate(o: EvalOptions, argv: list[str] | None = None) -> dict:
     t1 = time.time()
     meta["split"] = task_items.split
     log = ScoreLog(out / "scores.parquet.progress.jsonl")  # a stopped run goes on from here
+    reused = 0
+    if o.reuse:
+        reused = reuse_rows(Path(o.reuse), meta, task_items.items, log)
+        meta["reused_from"] = {"folder": o.reuse, "scores": reused}
     table = scorer.score(task_items.items, list(heads), progress=not o.quiet, meta=meta, log=log)
     t_score = time.time() - t1
     results = {**meta, "metrics": head_metrics(table),
@@ -75,12 +81,48 @@ def evaluate(o: EvalOptions, argv: list[str] | None = None) -> dict:
         "fewshot_seed": FEWSHOT_SEED,
         "processes": rank_world()[1],
         "seconds": {"load": round(t_load, 2), "score": round(t_score, 2)},  # of this process (a resumed run: its last stretch)
-        "resumed_scores": log.restored,  # (head, item) scores an earlier, stopped run of this command had finished
+        "resumed_scores": log.restored - reused,  # (head, item) scores an earlier, stopped run of this command had finished
         "command": "likra " + shlex.join(argv or []),
         "versions": versions(),
     })
     write_json(out / "results.json", results)
     return results
+
+
+def reuse_rows(folder: Path, meta: dict, items: list, log) -> int:
+    """Put the rows of an earlier, finished eval into this run's progress log, so that they are read
+    back instead of scored; returns how many (head, item) scores that is.
+
+    Extending a scored subset (the first 100 questions to the first 300, say) should not cost the
+    100 again. It is exact only for the same model, heads, precision and protocol, and only for the
+    first items: a k-shot item's examples are drawn from one generator advanced item by item, so the
+    first K items of a longer run have the very prompts of a run limited to K. Anything else is refused."""
+    from ..scoring.table import ScoreTable
+    from .runs import check_meta
+
+    path = folder / "scores.parquet"
+    if not path.exists():
+        raise ConfigError(f"--reuse {folder}: no scores.parquet there; give the folder of a finished likra eval")
+    table = ScoreTable.load(path)
+    check_meta(path, table.meta, {k: v for k, v in meta.items() if k != "limit"}, hint="reuse a run with the same settings")
+    index = {it.id: i for i, it in enumerate(items)}
+    options: dict[str, dict[int, list[tuple[int, float, bool]]]] = {}
+    for r in table.rows():
+        i = index.get(r["item_id"])
+        if i is None:
+            raise ConfigError(f"--reuse {folder}: item {r['item_id']!r} is not among this run's items; reuse a run on "
+                              f"fewer items of the same task and split")
+        options.setdefault(r["head"], {}).setdefault(i, []).append((r["option"], r["loglik"], r["greedy"]))
+    done = {h: {i: ([x[1] for x in sorted(o)], [x[2] for x in sorted(o)]) for i, o in rows.items()} for h, rows in options.items()}
+    first = sorted({i for rows in done.values() for i in rows})
+    if first != list(range(len(first))):
+        raise ConfigError(f"--reuse {folder}: its items are not the first {len(first)} of this run (a k-shot context "
+                          f"depends on the items before it); reuse a run with a smaller --limit")
+    if log.path.exists():  # a resumed run: its log already holds them
+        return sum(len(rows) for rows in done.values())
+    for head, rows in done.items():
+        log.append(head, items, rows)
+    return sum(len(rows) for rows in done.values())
 
 
 def _refuse_other_result(out: Path, meta: dict) -> None:

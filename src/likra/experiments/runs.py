@@ -127,7 +127,7 @@ class Protocol:
 PROTOCOL_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Protocol)}
 
 
-def check_meta(where: str | os.PathLike, found: dict, wanted: dict) -> None:
+def check_meta(where: str | os.PathLike, found: dict, wanted: dict, hint: str = "ask for the same ones or give another --out") -> None:
     """Refuse a cached table or folder scored with other settings, naming each one that differs.
     Settings older tables did not record count as their defaults (shots None was zero-shot)."""
     def norm(k, v):
@@ -140,7 +140,7 @@ def check_meta(where: str | os.PathLike, found: dict, wanted: dict) -> None:
     if differ:
         raise ConfigError(f"{where} was scored with other settings ("
                           + ", ".join(f"{k}: {a!r} there, {b!r} asked" for k, (a, b) in differ.items())
-                          + "); ask for the same ones or give another --out")
+                          + f"); {hint}")
 
 
 def score_missing(model: str, task: str, protocol: Protocol, items: list,
