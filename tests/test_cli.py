@@ -372,3 +372,24 @@ def test_eval_reuse_takes_a_shorter_runs_rows(tmp_path, tiny_model_dir, quiz, ca
     assert "batch_tokens: 1024 there, 64 asked" in capsys.readouterr().err
     assert main(common + ["--limit", "15", "--reuse", str(tmp_path / "nothing"), "--out", str(tmp_path / "y")]) == 2
     assert "no scores.parquet there" in capsys.readouterr().err
+
+
+def test_eval_reuse_goes_on_after_a_stop_while_taking_rows(tmp_path, tiny_model_dir, quiz):
+    """A run stopped after writing part of the reused rows to its log takes the rest on the rerun, once each."""
+    from likra.experiments.evaluate import reuse_rows
+    from likra.scoring.progress import ScoreLog
+    from likra.tasks import load_items
+
+    common = ["eval", "--model", str(tiny_model_dir), "--task", f"jsonl:{quiz}", "--shots", "2", "--quiet"]
+    six, fresh, cut = tmp_path / "six", tmp_path / "fresh", tmp_path / "cut"
+    assert main(common + ["--limit", "6", "--out", str(six)]) == 0
+    assert main(common + ["--limit", "15", "--out", str(fresh)]) == 0
+    items = load_items(f"jsonl:{quiz}", shots=2, limit=15).items
+    whole = ScoreLog(tmp_path / "whole.jsonl")
+    assert reuse_rows(six, {**ScoreTable.load(six / "scores.parquet").meta, "limit": 15}, items, whole) == 6
+    cut.mkdir()
+    (cut / "scores.parquet.progress.jsonl").write_text("".join(whole.path.read_text().splitlines(True)[:2]))
+    assert main(common + ["--limit", "15", "--reuse", str(six), "--out", str(cut)]) == 0
+    assert ScoreTable.load(cut / "scores.parquet").columns == ScoreTable.load(fresh / "scores.parquet").columns
+    res = json.loads((cut / "results.json").read_text())
+    assert res["reused_from"]["scores"] == 6 and res["resumed_scores"] == 0  # all six read back from the log, none scored

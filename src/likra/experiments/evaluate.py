@@ -118,10 +118,11 @@ def reuse_rows(folder: Path, meta: dict, items: list, log) -> int:
     if first != list(range(len(first))):
         raise ConfigError(f"--reuse {folder}: its items are not the first {len(first)} of this run (a k-shot context "
                           f"depends on the items before it); reuse a run with a smaller --limit")
-    if log.path.exists():  # a resumed run: its log already holds them
-        return sum(len(rows) for rows in done.values())
+    have = log.load(items, list(done))  # a resumed run's log holds them already (or some, if it was stopped while adding them)
     for head, rows in done.items():
-        log.append(head, items, rows)
+        missing = {i: r for i, r in rows.items() if i not in have[head]}
+        if missing:
+            log.append(head, items, missing)
     return sum(len(rows) for rows in done.values())
 
 
