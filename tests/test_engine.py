@@ -365,3 +365,12 @@ def test_a_stopped_scoring_goes_on_where_it_stopped(tiny_llama, tiny_tokenizer, 
     other = [Item(id="x", contexts=("a",) * 2, continuations=(" b", " c"), gold=0, n_chars=(1, 1))]
     with pytest.raises(ConfigError, match=r"progress.jsonl, line 1: item '\w+' .* belongs to another scoring"):
         ScoreLog(log.path).load(other, ["base"])
+
+
+def test_an_unreadable_score_table_is_named(tmp_path):
+    from likra.errors import ConfigError
+    from likra.scoring.table import ScoreTable
+
+    (tmp_path / "scores.parquet").write_text("bad")
+    with pytest.raises(ConfigError, match="scores.parquet: not a readable parquet file"):
+        ScoreTable.load(tmp_path / "scores.parquet")

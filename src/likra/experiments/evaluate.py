@@ -52,16 +52,16 @@ def evaluate(o: EvalOptions, argv: list[str] | None = None) -> dict:
     _refuse_other_result(out, meta)
     t0 = time.time()
     task_items = o.items(o.task, o.data_dir)
+    meta["split"] = task_items.split
+    log = ScoreLog(out / "scores.parquet.progress.jsonl")  # a stopped run goes on from here
+    reused = 0
+    if o.reuse:  # checked before the model is loaded
+        reused = reuse_rows(Path(o.reuse), meta, task_items.items, log)
+        meta["reused_from"] = {"folder": o.reuse, "scores": reused}
     model = attach_adapters(load_base(o.model, o.dtype), heads)
     scorer = Scorer(model, load_tokenizer(o.model), batch_tokens=o.batch_tokens, chat_template=o.chat_template)
     t_load = time.time() - t0
     t1 = time.time()
-    meta["split"] = task_items.split
-    log = ScoreLog(out / "scores.parquet.progress.jsonl")  # a stopped run goes on from here
-    reused = 0
-    if o.reuse:
-        reused = reuse_rows(Path(o.reuse), meta, task_items.items, log)
-        meta["reused_from"] = {"folder": o.reuse, "scores": reused}
     table = scorer.score(task_items.items, list(heads), progress=not o.quiet, meta=meta, log=log)
     t_score = time.time() - t1
     results = {**meta, "metrics": head_metrics(table),

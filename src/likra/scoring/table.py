@@ -90,7 +90,12 @@ class ScoreTable:
         if path.suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            t = pq.read_table(path)
+            import pyarrow as pa
+
+            try:
+                t = pq.read_table(path)
+            except (pa.ArrowInvalid, OSError) as err:
+                raise ConfigError(f"{path}: not a readable parquet file ({err}); score it again or remove it") from None
             missing = [c for c in COLUMNS if c not in t.column_names]
             if missing:
                 raise ConfigError(f"{path}: not a likra score table (missing columns {missing})")
