@@ -41,7 +41,8 @@ def examples(data_dir: str, pool: str, n: int, tokenizer):
 WARMUP_STEPS = 4  # steady-state rates leave out the first steps (compilation of the forward and backward graphs) on both sides
 
 
-def run_likra(pairs, tok, model, bf16: bool, compile: bool) -> dict:
+def run_likra(pairs, tok, model, bf16: bool, compile: bool, first_checkpoint: int = 16) -> dict:
+    """likra's loop (``first_checkpoint=len(pairs)`` saves only the last adapter, after the last timed step)."""
     import tempfile
 
     from likra.training import RunInfo, TrainConfig, train_head
@@ -49,7 +50,8 @@ def run_likra(pairs, tok, model, bf16: bool, compile: bool) -> dict:
     with tempfile.TemporaryDirectory() as out:
         info = RunInfo(MODEL, "", "bench", "positive", None, 0, 0)
         t0 = time.perf_counter()
-        train_head(model, tok, pairs, out, info, TrainConfig(bf16=bf16, compile=compile, state_every=10**9), progress=False)
+        config = TrainConfig(bf16=bf16, compile=compile, state_every=10**9, first_checkpoint=first_checkpoint)
+        train_head(model, tok, pairs, out, info, config, progress=False)
         seconds = time.perf_counter() - t0
         run = json.loads((Path(out) / "run.json").read_text())
         state = json.loads((Path(out) / "state.json").read_text())
@@ -60,8 +62,9 @@ def run_likra(pairs, tok, model, bf16: bool, compile: bool) -> dict:
             "step_ends": [h["elapsed"] for h in history]}
 
 
-def run_hf_trainer(exs, tok, model) -> dict:
-    """The seed recipe: labels -100 on the question, DataCollatorForSeq2Seq pads each batch."""
+def run_hf_trainer(exs, tok, model, bf16: bool = False) -> dict:
+    """The seed recipe: labels -100 on the question, DataCollatorForSeq2Seq pads each batch
+    (``bf16``: the Trainer's bf16 autocast, as the authors' code trains on a GPU)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from torch.utils.data import SequentialSampler
@@ -85,12 +88,15 @@ def run_hf_trainer(exs, tok, model) -> dict:
     collator = DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100)
     args = TrainingArguments(output_dir="/tmp/likra-bench-hf", per_device_train_batch_size=8, learning_rate=1e-4,
                              lr_scheduler_type="constant", num_train_epochs=1, weight_decay=0.0, max_grad_norm=1.0,
-                             logging_steps=1, save_strategy="no", report_to=[], use_cpu=True, seed=0,
+                             logging_steps=1, save_strategy="no", report_to=[], use_cpu=model.device.type == "cpu", seed=0,
+                             bf16=bf16,
                              disable_tqdm=True, dataloader_num_workers=0)
     step_ends: list[float] = []
 
     class StepClock(TrainerCallback):
         def on_step_end(self, *args, **kwargs):
+            if model.device.type == "cuda":
+                torch.cuda.synchronize()
             step_ends.append(time.perf_counter() - t0)
 
     trainer = InOrder(model=peft, args=args, train_dataset=rows, data_collator=collator, callbacks=[StepClock()])

@@ -344,3 +344,27 @@ def test_agreement_benchmark_compares_one_protocol_in_two_precisions(tmp_path):
     table({"base": [[0, -1]] * 4}, gold=[0] * 4, meta={**meta, "shots": 0}).save(tmp_path / "zero" / "scores.parquet")
     out = run(tmp_path / "ref", tmp_path / "zero")
     assert out.returncode != 0 and "shots is 0 where the reference has 25" in out.stderr
+
+
+def test_gpu_benchmark_runs_on_a_tiny_model_and_both_sides_agree(tmp_path):
+    """benchmarks/gpu.py --tiny: the script a session with a GPU runs at Mistral-7B's shapes, here on a
+    2-layer model of the same family on the CPU; every engine finishes, likra's head training follows
+    the HF Trainer recipe step for step and its scores match a plain HF forward (both in bf16)."""
+    import json
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+    out = tmp_path / "gpu.txt"
+    run = subprocess.run([sys.executable, str(script), "--tiny", "--cpu", "--train-n", "48", "--score-n", "4", "--out", str(out)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    text = out.read_text()
+    assert "FAILED" not in text, text
+    assert "likra / recipe:" in text and text.count("likra / HF forward:") == 2, text
+    results = json.loads(out.with_suffix(".json").read_text())
+    assert len(results["train:likra"]["losses"]) == len(results["train:recipe"]["losses"]) == 6
+    assert max(abs(a - b) for a, b in zip(results["train:likra"]["losses"], results["train:recipe"]["losses"])) < 2e-2
+    for kind in ("score0", "score25"):
+        ours, ref = results[f"{kind}:likra"]["lls"], results[f"{kind}:hf-forward"]["lls"]
+        assert len(ours) == len(ref) == 16 and max(abs(a - b) for a, b in zip(ours, ref)) < 2e-2
