@@ -180,6 +180,26 @@ def test_curve_and_sweep_read_the_tables(tmp_path):
     assert "runs column" in lines[0] and lines[2].split()[-1] == "2" and lines[3].split()[-1] == "1"
 
 
+def test_across_runs_pools_the_seeds_at_the_points_they_share(tmp_path):
+    from likra.experiments.curve import across_runs, curve_correct
+
+    write_curve(tmp_path / "run0")
+    write_curve(tmp_path / "run1")
+    assert across_runs([tmp_path / "run0"]) is None  # one run: nothing to pool
+    seeds = across_runs([tmp_path / "run0", tmp_path / "run1"])
+    assert seeds["runs"] == ["run0", "run1"] and seeds["points"] == [0, 16]
+    c = curve_correct(tmp_path / "run0")
+    likra_sft = seeds["comparisons"]["likra - sft"][0]
+    assert likra_sft["n"] == 16 and list(likra_sft["per_run"]) == [0.0, 0.0]  # 0.75 against 0.75 in both runs
+    gain = seeds["gains"]["likra"][0]
+    assert (gain["from"], gain["to"]) == (0, 16)
+    assert gain["diff"] == pytest.approx(c[16]["likra"].mean() - c[0]["likra"].mean()) == 0.5
+    assert seeds["holm_over"] == 4 + 3 and all(r["p_holm"] >= r["p"] for rows in seeds["gains"].values() for r in rows)
+    # a run that has not scored n = 16: only n = 0 is shared, so there is no gain to pool
+    (tmp_path / "run1" / "tables" / "n-000016.parquet").unlink()
+    assert across_runs([tmp_path / "run0", tmp_path / "run1"]) is None
+
+
 def test_mass_items_need_two_questions():
     from likra.experiments.mass import mass_items
     from likra.tasks.base import Item

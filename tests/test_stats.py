@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from likra.stats import bootstrap_interval, holm, mcnemar_exact, paired, seed_mean_sd, size_trend, step_test
+from likra.stats import bootstrap_interval, holm, mcnemar_exact, paired, pooled_paired, seed_mean_sd, size_trend, step_test
 
 
 def test_mcnemar_exact_by_hand():
@@ -47,6 +47,31 @@ def test_bootstrap_interval_matches_the_normal_approximation_on_a_large_sample()
 def test_seed_mean_sd():
     assert seed_mean_sd([0.2, 0.4, 0.6]) == pytest.approx((0.4, 0.2, 3))
     assert seed_mean_sd([0.3]) == (0.3, 0.0, 1)
+
+
+def test_pooled_paired_averages_the_runs_and_keeps_each_question_together():
+    rng = np.random.default_rng(2)
+    n_q = 300
+    base = [rng.random(n_q) < 0.3 for _ in range(3)]
+    # one run gains 0.10, one 0.06, one nothing: the mean is their mean, the sd theirs
+    gained = [b | (rng.random(n_q) < g) for b, g in zip(base, (0.14, 0.085, 0.0))]
+    r = pooled_paired(gained, base, samples=4000)
+    per_run = [paired(g, b).diff for g, b in zip(gained, base)]
+    assert r.per_run == pytest.approx(per_run) and r.diff == pytest.approx(np.mean(per_run))
+    assert r.sd == pytest.approx(np.std(per_run, ddof=1)) and (r.runs, r.questions) == (3, n_q)
+    assert r.lo < r.diff < r.hi and r.lo > 0 and r.p < 0.001
+    # one run alone: its own paired difference, and an interval close to paired()'s
+    one = pooled_paired(gained[:1], base[:1], samples=4000)
+    ref = paired(gained[0], base[0], samples=4000)
+    assert one.diff == ref.diff and one.lo == pytest.approx(ref.lo, abs=0.01) and one.hi == pytest.approx(ref.hi, abs=0.01)
+    # no difference anywhere: p = 1 and an interval of zero width; noise alone: not significant
+    same = pooled_paired(base, base, samples=500)
+    assert same.diff == 0 and same.p == 1 and same.lo == same.hi == 0
+    noise = pooled_paired([rng.random(n_q) < 0.3 for _ in range(3)], base, samples=2000)
+    assert noise.lo < 0 < noise.hi and noise.p > 0.05
+    assert "over 3 runs" in r.text() and "(Holm)" in r.text(0.01)
+    with pytest.raises(ValueError, match="one \\(A, B\\) pair"):
+        pooled_paired([], [])
 
 
 def test_step_test_finds_a_step_and_refuses_a_ramp():

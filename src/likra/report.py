@@ -18,10 +18,28 @@ def _curve_table(curves: dict) -> list[str]:
     from .experiments.curve import CURVE_RULES, seed_summary
 
     cols = {r: seed_summary(curves, r) for r in CURVE_RULES}
-    lines = ["| n | " + " | ".join(CURVE_RULES) + " |", "|---" * (len(CURVE_RULES) + 1) + "|"]
-    for i, (n, *_) in enumerate(cols["sft"]):
-        lines.append(f"| {n} | " + " | ".join(f"{cols[r][i][1]:.4f} ± {cols[r][i][2]:.3f}" for r in CURVE_RULES) + " |")
+    mixed = len(curves) > 1 and any(k < len(curves) for *_, k in cols["sft"])  # some n scored by fewer runs
+    lines = ["| n | " + " | ".join(CURVE_RULES) + (" | runs |" if mixed else " |"), "|---" * (len(CURVE_RULES) + 1 + mixed) + "|"]
+    for i, (n, _, _, k) in enumerate(cols["sft"]):
+        lines.append(f"| {n} | " + " | ".join(f"{cols[r][i][1]:.4f} ± {cols[r][i][2]:.3f}" for r in CURVE_RULES)
+                     + (f" | {k} |" if mixed else " |"))
     return lines
+
+
+def _seed_lines(runs: list[Path]) -> list[str]:
+    """Over the runs (seeds), at the points all of them scored: Likra's gains and Likra - SFT, pooled."""
+    from .experiments.curve import across_runs
+
+    seeds = across_runs(runs)
+    if not seeds:
+        return []
+    return ([f"Over the {len(runs)} runs, at the points every run scored ({', '.join(map(str, seeds['points']))}): "
+             f"the mean of the runs' paired differences, 95% bootstrap interval resampling questions (each question's "
+             f"runs together), randomisation p Holm-corrected over the {seeds['holm_over']} comparisons of "
+             f"`curve_seeds.json`.", ""]
+            + [f"- Likra gain n = {g['from']} -> {g['to']}: {g['text']}" for g in seeds["gains"]["likra"]]
+            + [f"- Likra - SFT at n = {c['n']}: {c['text']}" for c in seeds["comparisons"]["likra - sft"]]
+            + [f"- Base-Likra - base at n = {c['n']}: {c['text']}" for c in seeds["comparisons"]["base-likra - base"]] + [""])
 
 
 def _comparison_lines(runs: list[Path]) -> list[str]:
@@ -32,10 +50,11 @@ def _comparison_lines(runs: list[Path]) -> list[str]:
     md = []
     for r in runs:
         st = curve_comparisons(r)
+        points = f" (points {', '.join(map(str, st['step']['likra']['ns']))})" if st["step"] else ""
         last = {k: v[-1] for k, v in st["comparisons"].items()}
         md.append(f"- {r.name}: at n = {last['likra - sft']['n']}, " + "; ".join(
             f"{k} {v['diff']:+.3f} [{v['lo']:+.3f}, {v['hi']:+.3f}] (p = {v['p_holm']:.2g})" for k, v in last.items())
-            + (f". Step test: SFT {st['step']['sft']['text']}; Likra {st['step']['likra']['text']}." if st["step"]
+            + (f". Step test{points}: SFT {st['step']['sft']['text']}; Likra {st['step']['likra']['text']}." if st["step"]
                else ". (Too few curve points for the step test.)"))
     return md
 
@@ -112,6 +131,7 @@ def _curve_section(folder: Path, run_dir: Path) -> list[str]:
                "of questions), exact McNemar p Holm-corrected over all comparisons of the run (4 per n). Step test: the "
                "largest gain between consecutive points, Holm over the consecutive gains, and its share of the whole rise "
                "(step-like when the gain is significant and the share's interval lies above one half).", ""] + _comparison_lines(runs) + [""]
+        md += _seed_lines(runs)
     logs = {f"{r.name} {role}": [json.loads(x) for x in (r / f"train_log-{role}.jsonl").read_text().splitlines() if x]
             for r in runs for role in ("positive", "negative") if (r / f"train_log-{role}.jsonl").exists()}
     if logs:

@@ -97,6 +97,53 @@ def seed_mean_sd(values: list[float]) -> tuple[float, float, int]:
 
 
 @dataclass(frozen=True)
+class PooledPaired:
+    """A minus B averaged over runs (seeds) scored on the same questions: does a difference repeat?"""
+
+    diff: float  # mean over runs of each run's paired difference
+    lo: float  # 95% bootstrap interval: questions resampled, the same draw for every run
+    hi: float
+    p: float  # randomisation test: A and B swapped independently per run and question
+    runs: int
+    questions: int
+    per_run: tuple[float, ...]  # each run's own difference
+    sd: float  # sample sd of per_run over the runs
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def text(self, p_adjusted: float | None = None) -> str:
+        p = self.p if p_adjusted is None else p_adjusted
+        runs = ", ".join(f"{d:+.3f}" for d in self.per_run)
+        return (f"{self.diff:+.3f} [{self.lo:+.3f}, {self.hi:+.3f}] over {self.runs} runs (each {runs}; sd {self.sd:.3f}), "
+                f"p={p:.2g}" + (" (Holm)" if p_adjusted is not None else ""))
+
+
+def pooled_paired(correct_a: list, correct_b: list, samples: int = BOOTSTRAP_SAMPLES,
+                  seed: int = BOOTSTRAP_SEED) -> PooledPaired:
+    """``correct_a[r]``, ``correct_b[r]``: right/wrong per question of run r, the same questions in the same
+    order in every run. The seeds' answers to one question are correlated (one model, one question), so
+    the interval resamples whole questions, keeping each question's runs together; the test flips the sign
+    of each (run, question) difference, the null being that A and B are exchangeable on every item."""
+    if len(correct_a) != len(correct_b) or not correct_a:
+        raise ValueError("give one (A, B) pair of right/wrong vectors per run")
+    d = np.stack([_correct(a).astype(float) - _correct(b).astype(float) for a, b in zip(correct_a, correct_b)])
+    runs, n_q = d.shape
+    per_q = d.mean(axis=0)
+    lo, hi = bootstrap_interval(per_q, samples, seed)
+    observed = float(per_q.mean())
+    rng = np.random.default_rng(seed)
+    extreme = 0
+    for start in range(0, samples, 500):
+        k = min(500, samples - start)
+        signs = rng.integers(0, 2, size=(k, runs, n_q)) * 2 - 1
+        extreme += int((np.abs((signs * d).mean(axis=(1, 2))) >= abs(observed) - 1e-12).sum())
+    per_run = tuple(float(x) for x in d.mean(axis=1))
+    sd = float(np.std(per_run, ddof=1)) if runs > 1 else 0.0
+    return PooledPaired(observed, lo, hi, (extreme + 1) / (samples + 1), runs, n_q, per_run, sd)
+
+
+@dataclass(frozen=True)
 class StepTest:
     """Is a learning curve's rise concentrated in one jump between consecutive curve points?"""
 

@@ -22,7 +22,7 @@ from ..command import Writes, command, option
 from ..errors import ConfigError, ResultMissing
 from ..io import write_json
 from ..rules import Heads, rule_accuracy, rule_correct
-from ..stats import holm, paired, step_test
+from ..stats import holm, paired, pooled_paired, step_test
 from ..scoring.table import ScoreTable
 from . import figures
 from .runs import Protocol, check_meta, check_roles, curve_points, has_adapters, score_missing, scored_points, table_path
@@ -174,6 +174,31 @@ def curve_comparisons(out: str | os.PathLike, weight: float = 1.0) -> dict:
                     "Holm over every comparison of this table"}
 
 
+GAIN_RULES = ("sft", "likra", "base-likra")
+
+
+def across_runs(outs: list[Path], weight: float = 1.0) -> dict | None:
+    """Do the runs (seeds) agree? At every n that all of them scored: the COMPARISONS, and each rule's
+    gain between consecutive such n, averaged over the runs with pooled_paired; Holm over every row of
+    this table. None when fewer than two runs share two points."""
+    correct = [curve_correct(o, weight) for o in outs]
+    shared = sorted(set.intersection(*(set(c) for c in correct)))
+    if len(correct) < 2 or len(shared) < 2:
+        return None
+    rows = [("comparisons", f"{a} - {b}", {"n": n}, pooled_paired([c[n][a] for c in correct], [c[n][b] for c in correct]))
+            for a, b in COMPARISONS for n in shared if n > 0]
+    rows += [("gains", rule, {"from": lo, "to": hi}, pooled_paired([c[hi][rule] for c in correct], [c[lo][rule] for c in correct]))
+             for rule in GAIN_RULES for lo, hi in zip(shared, shared[1:])]
+    out: dict = {"runs": [o.name for o in outs], "points": shared, "comparisons": {}, "gains": {}, "holm_over": len(rows),
+                 "note": "mean over the runs of each run's paired difference on the same questions; 95% bootstrap interval "
+                         "resampling questions (each question's runs together); randomisation p (A and B swapped per run "
+                         "and question; its floor is 1/10001); Holm over every row of this file. Gains are between consecutive points that "
+                         "every run scored, so they may span several points of a single run's curve"}
+    for (kind, name, where, r), p in zip(rows, holm([r.p for *_, r in rows])):
+        out[kind].setdefault(name, []).append({**where, **r.as_dict(), "p_holm": p, "text": r.text(p)})
+    return out
+
+
 def seed_summary(curves: dict[str, dict[str, Points]], rule: str) -> list[tuple[int, float, float, int]]:
     """(n, mean, spread, runs) per n: the spread is the sample sd over runs, or one run's binomial stderr."""
     ns = sorted({n for c in curves.values() for n, _, _ in c[rule]})
@@ -238,6 +263,9 @@ def run(o: CurveOptions) -> dict[str, dict[str, Points]]:
         curves[f"run{k}"] = curve_accuracies(out / f"run{k}", o.weight)
     write_json(out / "curve_accuracies.json", curves)
     write_json(out / "curve_stats.json", {f"run{k}": curve_comparisons(out / f"run{k}", o.weight) for k in range(len(curves))})
+    seeds = across_runs([out / f"run{k}" for k in range(len(curves))], o.weight)
+    if seeds:
+        write_json(out / "curve_seeds.json", seeds)
     plot_curve(curves, out / "curve.png", f"{o.model} on {o.task} ({o.shots}-shot)", figures.paper_caption(o.task, o.shots))
     return curves
 
@@ -251,7 +279,13 @@ def curve_summary(out: str | os.PathLike) -> list[str]:
         last = st["comparisons"]["likra - sft"][-1]
         lines.append(f"{run_name}: Likra - SFT at n={last['n']}: {last['diff']:+.3f} [{last['lo']:+.3f}, {last['hi']:+.3f}] "
                      f"(paired, 95% bootstrap), McNemar p={last['p']:.2g}, Holm over {st['holm_over']}: {last['p_holm']:.2g}")
-        lines += [f"{run_name}: {rule} curve: {step['text']}" for rule, step in st["step"].items()]
+        lines += [f"{run_name}: {rule} curve (n = {', '.join(map(str, step['ns']))}): {step['text']}"
+                  for rule, step in st["step"].items()]
+    if (out / "curve_seeds.json").exists():
+        seeds = json.loads((out / "curve_seeds.json").read_text())
+        lines.append(f"over {', '.join(seeds['runs'])} (points all scored: {seeds['points']}; Holm over {seeds['holm_over']}):")
+        lines += [f"  Likra gain n={g['from']}->{g['to']}: {g['text']}" for g in seeds["gains"]["likra"]]
+        lines += [f"  Likra - SFT at n={c['n']}: {c['text']}" for c in seeds["comparisons"]["likra - sft"]]
     return lines + [f"figure: {out / 'curve.png'}"]
 
 
