@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from common import peak_rss_mb
+from likra.cpu import describe, has_bf16_units
 
 MODEL = "smollm2-135m"
 TASK = "arc_challenge"
@@ -89,25 +90,6 @@ def run(engine: str, shots: int, limit: int, dtype: str, data_dir: str, floor: b
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def cpu_line() -> str:
-    """The CPU and whether it has bf16 matrix units (AMX or AVX-512 BF16): bf16 speed depends on them."""
-    import platform
-
-    flags, model = set(), platform.processor() or platform.machine()
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        flags = set(next(line for line in text.splitlines() if line.startswith("flags")).split(":")[1].split())
-        model = next(line for line in text.splitlines() if line.startswith("model name")).split(":")[1].strip()
-    except (OSError, StopIteration):
-        pass
-    simd = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    return f"{model}, {', '.join(simd) or 'no AVX2'}"
-
-
-def has_bf16_units() -> bool:
-    return any(f in cpu_line() for f in ("avx512_bf16", "amx_bf16"))
-
-
 def whole_process(cmd: list[str]) -> float:
     """Wall seconds of a whole process, from its start to its exit."""
     env = dict(os.environ, TQDM_DISABLE="1", TOKENIZERS_PARALLELISM="false")
@@ -150,19 +132,19 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.shots, args.limit, args.dtype, args.data_dir, not args.no_floor)))
         return
     if args.whole_process_only:
-        print(f"# scoring benchmark, whole process only: {MODEL}, {TASK} test, {os.cpu_count()} CPUs, {cpu_line()}")
+        print(f"# scoring benchmark, whole process only: {MODEL}, {TASK} test, {os.cpu_count()} CPUs, {describe()}")
         whole_process_pairs(0, 60 if args.quick else int(args.questions.split(",")[0]), args.data_dir, args.rounds, None)
         return
 
     if args.bf16_check:
-        print(f"# bf16 agreement check: {MODEL}, {TASK} test, 25-shot, first {args.bf16_check}, {os.cpu_count()} CPUs, {cpu_line()}")
+        print(f"# bf16 agreement check: {MODEL}, {TASK} test, 25-shot, first {args.bf16_check}, {os.cpu_count()} CPUs, {describe()}")
         bf16_check(args.bf16_check, args.data_dir)
         return
 
     n0, n25 = (60, 8) if args.quick else map(int, args.questions.split(","))
     settings = [(0, n0), (25, n25)]
-    bf16 = has_bf16_units() or args.bf16
-    print(f"# scoring benchmark: {MODEL}, {TASK} test, {os.cpu_count()} CPUs, {cpu_line()}")
+    bf16 = bool(has_bf16_units()) or args.bf16
+    print(f"# scoring benchmark: {MODEL}, {TASK} test, {os.cpu_count()} CPUs, {describe()}")
     if not bf16:
         print("# bf16 skipped: this CPU has no bf16 matrix units (AMX or AVX-512 BF16), so bf16 is emulated and slower "
               "than fp32 here (--bf16 runs it anyway)")

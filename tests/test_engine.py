@@ -221,6 +221,40 @@ def test_bf16_mixed_is_refused_where_it_would_run_in_fp32(tmp_path):
     assert load_base(str(tmp_path), "bf16").dtype == torch.bfloat16
 
 
+AVX2_ONLY = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma\n"
+AMX = "model name\t: Intel Xeon\nflags\t\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+
+
+def test_the_cpu_says_whether_bf16_pays():
+    """bf16 is fast only with bf16 matrix units; without them it is emulated, and a bf16 run is
+    warned about before it starts. An unreadable CPU (no flags) is not guessed at."""
+    from likra.cpu import describe, has_bf16_units, slow_bf16_warning
+
+    assert (has_bf16_units(AVX2_ONLY), has_bf16_units(AMX), has_bf16_units("")) == (False, True, None)
+    assert describe(AVX2_ONLY) == "AMD EPYC, avx2"
+    assert describe(AMX) == "Intel Xeon, avx2, avx512f, avx512_bf16, amx_bf16"
+    warning = slow_bf16_warning("bf16-mixed", AVX2_ONLY)
+    assert warning.startswith("--dtype bf16-mixed on AMD EPYC, avx2: this CPU has no bf16 matrix units")
+    assert "--dtype fp32 is faster on this machine" in warning
+    assert slow_bf16_warning("fp32", AVX2_ONLY) is None
+    assert slow_bf16_warning("bf16", AMX) is None and slow_bf16_warning("bf16", "") is None
+
+
+def test_load_base_warns_before_emulated_bf16(tiny_model_dir, monkeypatch):
+    import likra.cpu
+    import likra.models
+    from likra.models import load_base
+
+    monkeypatch.setattr(likra.models, "slow_bf16_warning", lambda dtype: likra.cpu.slow_bf16_warning(dtype, AVX2_ONLY))
+    with pytest.warns(UserWarning, match="no bf16 matrix units"):
+        load_base(str(tiny_model_dir), "bf16-mixed", device="cpu")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_base(str(tiny_model_dir), "fp32", device="cpu")
+
+
 def test_bf16_close_to_fp32(tiny_tokenizer):
     from conftest import make_llama
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import torch
 from .defaults import DEFAULT_MODEL  # noqa: F401  (re-exported: where callers looked for it)
 from . import embedded
 from .embedded import EMBEDDED, ModelNotAvailable, cache_dir  # noqa: F401  (re-exported)
+from .cpu import slow_bf16_warning
 from .errors import AdapterRefused, ConfigError
 from .io import DTYPES
 
@@ -70,6 +72,9 @@ def load_base(model: str, dtype: str = "fp32", device: torch.device | str | None
 
     if dtype not in DTYPES:
         raise ConfigError(f"dtype '{dtype}': use one of {', '.join(DTYPES)}")
+    device = torch.device(device or default_device())
+    if device.type == "cpu" and (slow := slow_bf16_warning(dtype)):
+        warnings.warn(slow, stacklevel=2)
     path = resolve_model_path(model)
     try:
         lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16 if dtype == "bf16" else torch.float32)
@@ -83,7 +88,7 @@ def load_base(model: str, dtype: str = "fp32", device: torch.device | str | None
         raise ConfigError(f"--dtype bf16-mixed: model '{model}' has no torch.nn.Linear layers in its decoder "
                           f"({type(lm.get_decoder()).__name__}) to run in bf16; use --dtype bf16 or fp32")
     lm.eval()
-    return lm.to(device or default_device())
+    return lm.to(device)
 
 
 def bf16_matmuls(lm: torch.nn.Module) -> torch.nn.Module:
