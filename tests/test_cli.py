@@ -357,14 +357,27 @@ def test_chat_template_flag_needs_a_template(tmp_path, tiny_model_dir, quiz, cap
     assert json.loads((tmp_path / "p" / "results.json").read_text())["chat_template"] is False
 
 
+
+def assert_same_table(a: ScoreTable, b: ScoreTable, tol: float = 1e-4) -> None:
+    """Every column equal, the log-likelihoods to `tol` nats: rows scored in other batches (a longer run's
+    padding, another CPU's kernels) may differ in the last bits, as CI's AVX-512 machine showed."""
+    assert a.columns.keys() == b.columns.keys()
+    for k in a.columns:
+        if k == "loglik":
+            assert a.columns[k] == pytest.approx(b.columns[k], abs=tol, rel=0), k
+        else:
+            assert a.columns[k] == b.columns[k], k
+
+
 def test_eval_reuse_takes_a_shorter_runs_rows(tmp_path, tiny_model_dir, quiz, capsys):
-    """--reuse: the first items' rows come from a finished run on fewer items; the table equals a fresh run's."""
+    """--reuse: the first items' rows come from a finished run on fewer items; the table equals a fresh run's
+    (log-likelihoods to rounding: the reused rows were scored in other batches)."""
     common = ["eval", "--model", str(tiny_model_dir), "--task", f"jsonl:{quiz}", "--shots", "2", "--quiet"]
     assert main(common + ["--limit", "6", "--out", str(tmp_path / "six")]) == 0
     assert main(common + ["--limit", "15", "--out", str(tmp_path / "fresh")]) == 0
     assert main(common + ["--limit", "15", "--reuse", str(tmp_path / "six"), "--out", str(tmp_path / "grown")]) == 0
     fresh, grown = (ScoreTable.load(tmp_path / d / "scores.parquet") for d in ("fresh", "grown"))
-    assert grown.columns == fresh.columns
+    assert_same_table(grown, fresh)
     res = json.loads((tmp_path / "grown" / "results.json").read_text())
     assert res["reused_from"]["scores"] == 6 and res["resumed_scores"] == 0
     # other settings are refused, naming the setting
@@ -390,6 +403,6 @@ def test_eval_reuse_goes_on_after_a_stop_while_taking_rows(tmp_path, tiny_model_
     cut.mkdir()
     (cut / "scores.parquet.progress.jsonl").write_text("".join(whole.path.read_text().splitlines(True)[:2]))
     assert main(common + ["--limit", "15", "--reuse", str(six), "--out", str(cut)]) == 0
-    assert ScoreTable.load(cut / "scores.parquet").columns == ScoreTable.load(fresh / "scores.parquet").columns
+    assert_same_table(ScoreTable.load(cut / "scores.parquet"), ScoreTable.load(fresh / "scores.parquet"))
     res = json.loads((cut / "results.json").read_text())
     assert res["reused_from"]["scores"] == 6 and res["resumed_scores"] == 0  # all six read back from the log, none scored
