@@ -357,10 +357,9 @@ def test_chat_template_flag_needs_a_template(tmp_path, tiny_model_dir, quiz, cap
     assert json.loads((tmp_path / "p" / "results.json").read_text())["chat_template"] is False
 
 
-
 def assert_same_table(a: ScoreTable, b: ScoreTable, tol: float = 1e-4) -> None:
     """Every column equal, the log-likelihoods to `tol` nats: rows scored in other batches (a longer run's
-    padding, another CPU's kernels) may differ in the last bits, as CI's AVX-512 machine showed."""
+    padding, another CPU's kernels) may differ in the last bits, as on CI's CPU."""
     assert a.columns.keys() == b.columns.keys()
     for k in a.columns:
         if k == "loglik":
