@@ -69,7 +69,7 @@ def load_preset(path: Path) -> Preset:
 
 @dataclass
 class ReproduceOptions(Writes):
-    preset: str = option("quick", "quick (~6 min on 2 CPU cores), cpu, paper, or a YAML file")
+    preset: str = option("quick", "quick (about 6 min on 2 CPU cores), cpu, paper, or a YAML file")
     dry_run: bool = option(False, "print the command of every step, run nothing")
     data_dir: str | None = option(None, "folder of the original benchmark files (or LIKRA_DATA_DIR); default: the hub")
 

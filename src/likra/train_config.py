@@ -36,5 +36,6 @@ class TrainConfig:
     chat_template: bool = option(False, "instruct models: the question as the user turn of the model's chat template and the "
                                         "answer as the assistant turn (score such heads with --chat-template too)")
     # the divergence guard: it changes no result unless it stops a run, so resumes ignore it
-    max_loss_ratio: float = option(4.0, "stop a run whose step loss exceeds this multiple of its lowest loss so far, or "
-                                        "climbs back to the uniform loss ln(vocabulary) after being below it (0: never)")
+    max_loss_ratio: float = option(4.0, "stop a run whose mean loss over 8 steps exceeds this multiple of its lowest 8-step "
+                                        "mean, or whose loss climbs back to the uniform loss ln(vocabulary) after being "
+                                        "below it (0: never)")

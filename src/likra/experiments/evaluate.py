@@ -23,7 +23,7 @@ FEWSHOT_SEED = 1234  # lm-eval's default few-shot seed (tasks.base uses the same
 
 @dataclass
 class EvalOptions(Protocol, Writes):
-    model: str = option(DEFAULT_MODEL, "embedded name (smollm2-135m, gemma3-270m), local folder or hub id")
+    model: str = option(DEFAULT_MODEL, "embedded name (`likra models` lists them), local folder or hub id")
     task: str = option("arc_challenge", "arc_challenge, arc_easy, hellaswag, mmlu[_SUBJECT], truthfulqa_mc1, winogrande, jsonl:PATH")
     head: list[str] = option([], "a LoRA adapter folder scored as a head, NAME=ADAPTER (repeatable)", metavar="NAME=ADAPTER")
     data_dir: str | None = option(None, "folder of the original benchmark files (or LIKRA_DATA_DIR); default: the hub")

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..defaults import DEFAULT_MODEL
 from ..command import Writes, command, option
 from ..errors import ConfigError
+from ..negatives import NEGATIVE_SOURCES
 from ..train_config import TrainConfig
 
 METHODS = ("likra", "dpo", "kto", "kto-rejected")
@@ -24,7 +25,8 @@ class TrainOptions(TrainConfig, Writes):
     role: str | None = option(None, "which head: positive or negative (--head is its old spelling)", flags=("--role", "--head"),
                               choices=("positive", "negative"))
     method: str = option("likra", "likra (a head) or a TRL baseline on the same questions and near-miss negatives", choices=METHODS)
-    negatives: str | None = option(None, "negative head: near-miss (default), irrelevant, irrelevant-correct, hardest, unrelated:TASK")
+    negatives: str | None = option(None, "negative head's source: " + ", ".join(
+        f"{name}:POOL" if name == "unrelated" else name for name in NEGATIVE_SOURCES) + " (default near-miss)")
     per_question: int = option(1, "negatives per question (balanced: 1)")
     examples: int | None = option(None, "train on the first N questions of the seeded order (default: all); --n is its old "
                                   "spelling, which launchers (torchrun, accelerate launch) may take for their own",
