@@ -42,8 +42,11 @@ def test_likra_scores_are_positive_minus_weighted_negative(heads):
 def test_base_likra_uses_the_base_model(heads):
     model_dir, _, neg = heads
     lm = LikraModel.from_pretrained(str(model_dir), positive="base", negative=str(neg), weight=1.0)
-    r = lm.score("Which gas 3 do plants take in?", ["oxygen", "water"])
+    options = ["oxygen", "water"]
+    r = lm.score("Which gas 3 do plants take in?", options)
     assert set(r.loglik) == {"base", "negative"}
+    for o, text in enumerate(options):  # L_base - w L-, per character
+        assert r.scores[o] == pytest.approx((r.loglik["base"][o] - r.loglik["negative"][o]) / len(text), abs=1e-9)
     with pytest.raises(ValueError, match="negative head"):
         LikraModel.from_pretrained(str(model_dir))
 

@@ -190,9 +190,11 @@ def test_reproduce_small_preset_writes_report(tmp_path, tiny_model_dir, quiz, ca
     assert [r["examples"] for r in logged] == [8, 16]  # the head's own log, copied beside the curve
     # a rerun resumes: nothing is trained or scored again, the report is rewritten
     tables = sorted((out / "curve" / "run0" / "tables").glob("*.parquet"))
-    stamps = [p.stat().st_mtime_ns for p in tables]
+    heads = sorted(out.rglob("adapter_model.safetensors"))
+    assert [p.name for p in tables][:1] == ["n-000000.parquet"] and len(tables) >= 2 and len(heads) >= 4
+    stamps = [p.stat().st_mtime_ns for p in tables + heads]
     assert main(["reproduce", "--preset", str(preset), "--out", str(out), "--quiet"]) == 0
-    assert [p.stat().st_mtime_ns for p in tables] == stamps
+    assert [p.stat().st_mtime_ns for p in tables + heads] == stamps
     assert main(["report", str(out)]) == 0
     # every recorded step redoes itself alone: run them one by one into a fresh folder, same tables
     import shlex
@@ -203,7 +205,9 @@ def test_reproduce_small_preset_writes_report(tmp_path, tiny_model_dir, quiz, ca
     again = tmp_path / "again"
     for s in steps:
         assert main(shlex.split(s["command"].replace(str(out), str(again)))[1:]) == 0
-    for p in sorted(out.rglob("tables/*.parquet")):
+    redone = sorted(out.rglob("tables/*.parquet"))
+    assert len(redone) >= len(tables)
+    for p in redone:
         a, b = ScoreTable.load(p), ScoreTable.load(again / p.relative_to(out))
         assert a.columns == b.columns
     assert json.loads((again / "curve" / "sweep-likra.json").read_text()) == json.loads((out / "curve" / "sweep-likra.json").read_text())

@@ -61,6 +61,7 @@ def naive_scores(model, scorer: Scorer, items: list[Item]) -> list[list[float]]:
 
 def assert_close(table, head, expected, tol=1e-4):
     m = option_matrix(table, head)
+    assert len(m.loglik) == len(expected), (head, "items")  # zip below would stop at the shorter
     for got, exp in zip(m.loglik, expected):
         assert len(got) == len(exp)
         for g, e in zip(got, exp):

@@ -255,7 +255,9 @@ def test_a_curve_table_keeps_the_skipped_lines(world, tmp_path):
     bad.write_text(world.quiz.read_text() + '{"id": "x", "question": "Q?", "choices": ["a", "a"], "answer": 0}\n')
     assert main(["curve", "--model", str(world.model), "--task", f"jsonl:{bad}", "--positive", str(world.pos),
                  "--negative", str(world.neg), "--points", "16", "--skip-invalid", "--out", str(tmp_path / "c"), "--quiet"]) == 0
-    for table in (tmp_path / "c" / "run0" / "tables").glob("*.parquet"):
+    tables = sorted((tmp_path / "c" / "run0" / "tables").glob("*.parquet"))
+    assert [t.name for t in tables] == ["n-000000.parquet", "n-000016.parquet"]
+    for table in tables:
         assert ScoreTable.load(table).meta["skipped_rows"] == [f"{bad}, line 21, field 'choices': option 'a' appears twice"]
 
 
@@ -290,6 +292,21 @@ class Faults:
             os.truncate(path, size // 2)
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         self.real(path)
+
+
+def committed(paths: list[Path]) -> set[str]:
+    """The names of the files behind the temporary paths a run committed."""
+    return {named(p) for p in paths}
+
+
+def named(path: Path) -> str:
+    return path.name.lstrip(".").split(".tmp-")[0]
+
+
+def target(path: Path) -> str:
+    """The name an error about this commit gives: the file's, or its folder's where the folder is
+    committed whole (an adapter is written into a temporary folder renamed at the end)."""
+    return named(path.parent) if ".tmp-" in path.parent.name else named(path)
 
 
 def leftovers(folder: Path) -> list[Path]:
@@ -328,7 +345,7 @@ def test_a_full_disk_at_every_write_of_eval(world, tmp_path, monkeypatch, capsys
     clean = Faults()
     assert run_with(monkeypatch, clean, eval_args(world, tmp_path / "clean", *heads)) == 0
     n = len(clean.calls)
-    assert n >= 4  # the run record, scores.parquet, results.json, likra-command.json
+    assert {"likra-run.json", "scores.parquet", "results.json", "likra-command.json"} <= committed(clean.calls)
     want = json.loads((tmp_path / "clean" / "results.json").read_text())
     capsys.readouterr()
     for k in range(1, n + 1):
@@ -336,7 +353,7 @@ def test_a_full_disk_at_every_write_of_eval(world, tmp_path, monkeypatch, capsys
         faults = Faults(k)
         assert run_with(monkeypatch, faults, eval_args(world, out, *heads)) == 2, f"write {k}"
         err = capsys.readouterr().err
-        assert "Traceback" not in err and "No space left on device" in err and str(faults.calls[k - 1].name).lstrip(".").split(".tmp-")[0] in err
+        assert "Traceback" not in err and "No space left on device" in err and target(faults.calls[k - 1]) in err
         check_trustworthy(out)
         assert main(eval_args(world, out, *heads)) == 0, f"rerun after a full disk at write {k}"
         got = json.loads((out / "results.json").read_text())
@@ -361,12 +378,15 @@ def test_a_full_disk_at_every_write_of_train(world, tmp_path, monkeypatch, capsy
     assert run_with(monkeypatch, clean, args(tmp_path / "clean")) == 0
     want = adapters(tmp_path / "clean")
     assert list(want) == ["n-000016", "n-000018"]
+    # every kind of file a later run reads goes through the faulted commit, so each meets a full disk below
+    assert {"adapter_model.safetensors", "likra.json", "state.pt", "state.json", "run.json", "likra-run.json"} <= committed(clean.calls)
     capsys.readouterr()
     for k in range(1, len(clean.calls) + 1):
         out = tmp_path / f"k{k}"
-        assert run_with(monkeypatch, Faults(k), args(out)) == 2, f"write {k}"
+        faults = Faults(k)
+        assert run_with(monkeypatch, faults, args(out)) == 2, f"write {k}"
         err = capsys.readouterr().err
-        assert "Traceback" not in err and "No space left on device" in err and str(out) in err
+        assert "Traceback" not in err and "No space left on device" in err and target(faults.calls[k - 1]) in err
         check_trustworthy(out)
         assert main(args(out)) == 0, f"rerun after a full disk at write {k}"
         got = adapters(out)
@@ -436,12 +456,14 @@ def test_a_full_disk_at_every_write_of_curve(world, tmp_path, monkeypatch, capsy
     clean = Faults()
     assert run_with(monkeypatch, clean, curve_args(world, tmp_path / "clean")) == 0
     want, want_acc = tables(tmp_path / "clean"), curve_accuracies(tmp_path / "clean" / "run0")
+    assert {"n-000000.parquet", "n-000016.parquet", "curve.json"} <= committed(clean.calls)
     capsys.readouterr()
     for k in range(1, len(clean.calls) + 1):
         out = tmp_path / f"k{k}"
-        assert run_with(monkeypatch, Faults(k), curve_args(world, out)) == 2, f"write {k}"
+        faults = Faults(k)
+        assert run_with(monkeypatch, faults, curve_args(world, out)) == 2, f"write {k}"
         err = capsys.readouterr().err
-        assert "Traceback" not in err and "No space left on device" in err and str(out) in err
+        assert "Traceback" not in err and "No space left on device" in err and target(faults.calls[k - 1]) in err
         check_trustworthy(out)
         assert main(curve_args(world, out)) == 0, f"rerun after a full disk at write {k}"
         assert tables(out) == want and curve_accuracies(out / "run0") == want_acc, f"full disk at write {k}"

@@ -57,7 +57,9 @@ def test_score_answers_the_documented_shape(client, verifier):
     for k, c in enumerate(d["candidates"]):
         assert c["score"] == pytest.approx(c["loglik_positive"] / len(C[k]) - 0.5 * c["loglik_negative"] / len(C[k]))
         assert c["flagged"] == (k in d["flagged"]) == (c["probability"] < 1 / 3 and c["per_char_negative"] > c["per_char_positive"])
-    assert client.post("/v1/score", json={"question": Q, "candidates": C, "weight": 0.0}).json()["weight"] == 0.0
+    w0 = client.post("/v1/score", json={"question": Q, "candidates": C, "weight": 0.0}).json()
+    assert w0["weight"] == 0.0  # and it is used: at w = 0 the score is the positive head's alone
+    assert [c["score"] for c in w0["candidates"]] == pytest.approx([c["per_char_positive"] for c in w0["candidates"]])
     h = client.get("/health").json()
     assert set(h["heads"]) == {"positive", "negative"} and len(h["base_fingerprint"]) == 16 and h["versions"]["likra"]
     m = client.get("/metrics").json()
@@ -91,13 +93,21 @@ def test_bad_input_is_refused_naming_the_field(client, body, status, field):
 def test_a_failing_request_fails_alone(verifier):
     """A request the engine refuses (continuation beyond the model window) is 422; its batch-mates score."""
     long = " ".join(["carbon"] * 300)
-    with TestClient(make_app(verifier, max_batch_wait_ms=300, max_chars=5000)) as c:
-        out = {}
-        threads = [threading.Thread(target=lambda k=k, cs=cs: out.__setitem__(k, c.post(
-            "/v1/score", json={"question": Q, "candidates": cs}))) for k, cs in enumerate([C, [long, "oxygen"]])]
-        [t.start() for t in threads]
-        [t.join() for t in threads]
-        assert out[0].status_code == 200 and out[1].status_code == 422 and "exceeds the model window" in out[1].json()["error"]
+    calls, real = [], verifier.scorer.score
+    verifier.scorer.score = lambda items, *a, **kw: (calls.append(len(items)), real(items, *a, **kw))[1]
+    try:
+        with TestClient(make_app(verifier, max_batch_wait_ms=1000, max_chars=5000)) as c:
+            out = {}
+            threads = [threading.Thread(target=lambda k=k, cs=cs: out.__setitem__(k, c.post(
+                "/v1/score", json={"question": Q, "candidates": cs}))) for k, cs in enumerate([C, [long, "oxygen"]])]
+            [t.start() for t in threads]
+            [t.join() for t in threads]
+            m = c.get("/metrics").json()
+    finally:
+        verifier.scorer.score = real
+    assert out[0].status_code == 200 and out[1].status_code == 422 and "exceeds the model window" in out[1].json()["error"]
+    # both shared one batch, which failed and was retried request by request
+    assert m["batch_size"]["max"] == 2 and calls == [2, 1, 1]
 
 
 def test_concurrent_requests_are_batched_and_equal_one_by_one(verifier):

@@ -356,7 +356,14 @@ def test_resume_after_sigkill(tmp_path, tiny_tokenizer):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (killed / "run.json").exists(), "the run ended before it could be killed"
+    from likra.training import read_train_log
+
+    saved = json.loads((killed / "state.json").read_text())["step"]  # the step the rerun must resume from
+    assert saved >= 12, "no resume state was written before the kill"
+    before = read_train_log(killed)[:saved]
     subprocess.run([sys.executable, str(script), str(killed)], env=env, check=True)
+    # resumed, not restarted: the killed run's first steps keep their log lines, timings included
+    assert read_train_log(killed)[:saved] == before
 
     clean = tmp_path / "clean"
     subprocess.run([sys.executable, str(script), str(clean)], env=env, check=True)
@@ -364,8 +371,6 @@ def test_resume_after_sigkill(tmp_path, tiny_tokenizer):
     assert names == sorted(p.name for p in killed.glob("n-*")) and "n-001200" in names
     for name in names:
         assert_same_adapter(clean / name, killed / name)
-    from likra.training import read_train_log  # the log: each step once, as the uninterrupted run's
-
     logs = {d.name: read_train_log(d) for d in (clean, killed)}
     assert [r["step"] for r in logs["killed"]] == list(range(1, 151)) == [r["step"] for r in logs["clean"]]
     assert [r["loss"] for r in logs["killed"]] == pytest.approx([r["loss"] for r in logs["clean"]], abs=1e-6)
@@ -432,9 +437,13 @@ def test_train_log_after_an_interrupted_run_has_each_step_once(tmp_path, tiny_to
         train_head(make_llama(len(tiny_tokenizer)), tiny_tokenizer, pairs, tmp_path / "cut", info(), cfg, progress=False)
     assert [r["step"] for r in read_train_log(tmp_path / "cut")] == [1, 2, 3]
     assert json.loads((tmp_path / "cut" / "state.json").read_text())["step"] == 2
-    monkeypatch.setattr(likra.training, "divergence", real)
+    first_two = read_train_log(tmp_path / "cut")[:2]
+    steps_run = []  # divergence is checked once per optimizer step: it counts the steps the rerun takes
+    monkeypatch.setattr(likra.training, "divergence", lambda *a, **k: steps_run.append(1) or real(*a, **k))
     train_head(make_llama(len(tiny_tokenizer)), tiny_tokenizer, pairs, tmp_path / "cut", info(), cfg, progress=False)
+    assert len(steps_run) == 4  # steps 3-6: resumed from the state of step 2, not restarted
     a, b = read_train_log(tmp_path / "clean"), read_train_log(tmp_path / "cut")
+    assert b[:2] == first_two  # the resumed run's first lines are the interrupted run's, timings included
     assert [r["step"] for r in b] == [1, 2, 3, 4, 5, 6] == [r["step"] for r in a]
     assert [r["loss"] for r in b] == pytest.approx([r["loss"] for r in a], abs=1e-6)
     assert [r["examples"] for r in b] == [8, 16, 24, 32, 40, 48]
