@@ -209,6 +209,27 @@ def test_mass_items_need_two_questions():
         mass_items(one, {"q": [0.0, -1.0]}, ["x"])
 
 
+def test_mass_changes_by_hand(tmp_path):
+    """Per-character changes from the base model, per head and category (option k is category k),
+    their gap and the separation, on two questions worked out by hand (10 characters per option)."""
+    from likra.experiments.mass import GAP, MASS_CATEGORIES, SEPARATION, mass_changes
+
+    (tmp_path / "tables").mkdir()
+    table({"base": [[-10, -20, -30, -40], [-20, -20, -20, -20]]}, [0, 0]).save(tmp_path / "tables" / "n-000000.parquet")
+    table({"positive@16": [[-5, -20, -30, -40], [-10, -20, -30, -20]],    # +0.5, 0, 0, 0 | +1, 0, -1, 0
+           "negative@16": [[-10, -10, -30, -40], [-20, -10, -20, -40]]},  # 0, +1, 0, 0 | 0, +1, 0, -2
+          [0, 0]).save(tmp_path / "tables" / "n-000016.parquet")
+    c = mass_changes(tmp_path)
+    assert MASS_CATEGORIES == ("correct", "most-likely-incorrect", "irrelevant", "unrelated")
+    mean = lambda h, cat: [(n, round(m, 9)) for n, m, _ in c[h][cat]]
+    assert [mean("positive", k)[1] for k in MASS_CATEGORIES] == [(16, 0.75), (16, 0.0), (16, -0.5), (16, 0.0)]
+    assert [mean("negative", k)[1] for k in MASS_CATEGORIES] == [(16, 0.0), (16, 1.0), (16, 0.0), (16, -1.0)]
+    assert [mean(GAP, k)[1] for k in MASS_CATEGORIES] == [(16, -0.75), (16, 1.0), (16, 0.5), (16, -1.0)]
+    assert c["positive"]["correct"][0] == (0, 0.0, 0.0)
+    n, sep, half = c[GAP][SEPARATION][1]  # per question 1.5 and 2.0: sd 0.5 / sqrt 2, half-width 1.96 sd / sqrt 2
+    assert (n, sep) == (16, pytest.approx(1.75)) and half == pytest.approx(1.959964 * (0.5 / 2 ** 0.5) / 2 ** 0.5)
+
+
 def test_presets_are_package_data(tmp_path):
     from likra.reproduce import PRESETS_DIR, load_preset, preset_path
 

@@ -113,3 +113,18 @@ def test_rule_summary_by_hand():
     assert s["base-likra"]["acc_norm"] == 1.0
     only_base = table().select("base")  # without both heads, only the rules they allow
     assert set(rule_summary(only_base)) == {"base"}
+
+
+def test_table1_calibration_fits_on_even_items_and_reports_the_odd():
+    """Table 1's temperature column: fitted on items 0, 2, ... and the NLL of the gold options of
+    items 1, 3, ... at T = 1 and at the fitted T, by hand (two options each, gold first)."""
+    import math
+
+    from likra.experiments.table1 import _calibration
+
+    scores = [np.array(s) for s in ([2.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0])]
+    cal = _calibration(scores, np.array([0, 0, 0, 0]))
+    assert cal["temperature"] == pytest.approx(fit_temperature(scores[0::2], np.array([0, 0])))
+    assert cal["heldout_nll_t1"] == pytest.approx((math.log(1 + math.exp(-1)) + math.log(1 + math.exp(1))) / 2)
+    t = cal["temperature"]
+    assert cal["heldout_nll_fitted"] == pytest.approx((math.log(1 + math.exp(-1 / t)) + math.log(1 + math.exp(1 / t))) / 2)
