@@ -75,10 +75,24 @@ def test_lm_eval_command_line_runs_the_plugin(tmp_path, tiny_likra, data_dir):
     (tasks / "ref_utils.py").write_text(HELLASWAG_UTILS)
     out = tmp_path / "lmeval-out"
     main(["lm-eval", "run", "--model", "likra", "--model_args",
-          f"pretrained={model_dir},positive={heads['positive']},negative={heads['negative']},weight=1.0",
-          "--tasks", "ref_arc_easy", "--include_path", str(tasks), "--limit", "5", "--output_path", str(out)])
+          f"pretrained={model_dir},positive={heads['positive']},negative={heads['negative']},weight=0.5",
+          "--tasks", "ref_arc_easy", "--include_path", str(tasks), "--limit", "5", "--output_path", str(out), "--log_samples"])
     results = [json.loads(p.read_text()) for p in out.rglob("results*.json")]
     assert results and "ref_arc_easy" in results[0]["results"]
+    # the command line's --model_args reach the model: each option's score is likra eval's L+ - 0.5 L-
+    from likra.rules import rule_scores
+    from likra.scoring.table import ScoreTable
+
+    assert main(["eval", "--model", str(model_dir), "--task", "arc_easy", "--limit", "5", "--data-dir", str(data_dir),
+                 "--head", f"positive={heads['positive']}", "--head", f"negative={heads['negative']}",
+                 "--out", str(tmp_path / "ev"), "--quiet"]) == 0
+    ours, _ = rule_scores(ScoreTable.load(tmp_path / "ev" / "scores.parquet"), "likra", 0.5, norm=False)
+    (samples,) = list(out.rglob("samples_ref_arc_easy*.jsonl"))
+    logged = sorted((json.loads(x) for x in samples.read_text().splitlines()), key=lambda r: r["doc_id"])
+    theirs = [[float(r[0]) if isinstance(r, list) else float(r) for r in s["filtered_resps"]] for s in logged]
+    assert len(theirs) == len(ours) == 5 and [len(t) for t in theirs] == [len(o) for o in ours]
+    for a, b in zip(ours, theirs):
+        assert max(abs(x - y) for x, y in zip(a, b)) < 1e-4
 
 
 def test_entry_point_names_the_plugin():
