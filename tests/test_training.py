@@ -175,7 +175,7 @@ def test_curve_checkpoint_equals_run_on_first_n(tmp_path, tiny_tokenizer):
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3", "qwen2"])
-def test_compiled_training_matches_eager(tmp_path, tiny_tokenizer, tiny_bos_tokenizer, arch):
+def test_compiled_training_matches_eager(tmp_path, tiny_tokenizer, tiny_bos_tokenizer, arch, monkeypatch):
     """torch.compile of the decoder layers changes the speed, not the training: same losses and
     adapters as eager within float rounding, batches of different lengths, the base handed back eager."""
     from conftest import MAKERS
@@ -183,12 +183,21 @@ def test_compiled_training_matches_eager(tmp_path, tiny_tokenizer, tiny_bos_toke
     tok = tiny_bos_tokenizer if arch == "gemma3" else tiny_tokenizer
     make = lambda: MAKERS[arch](len(tok))  # noqa: E731
     pairs = positive_pairs(make_items(24))
-    runs = {}
+    import likra.training
+
+    runs, compiled_layers = {}, []
+    real = likra.training.compile_layers
+    monkeypatch.setattr(likra.training, "compile_layers", lambda lm: compiled_layers.extend(real(lm)) or compiled_layers)
     for compiled in (False, True):
         base = make()
+        torch._dynamo.reset()
+        torch._dynamo.utils.counters.clear()
         with warnings.catch_warnings():
             warnings.filterwarnings("error", message="torch.compile failed")  # no silent fallback to eager
             train_head(base, tok, pairs, tmp_path / str(compiled), info(), TrainConfig(lr=1e-2, compile=compiled), progress=False)
+        # the compiled run did compile: every decoder layer, into at least one graph (not eager twice)
+        assert len(compiled_layers) == (len(base.get_decoder().layers) if compiled else 0)
+        assert (torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0) == compiled
         assert all(layer._compiled_call_impl is None for layer in base.get_decoder().layers)
         runs[compiled] = json.loads((tmp_path / str(compiled) / "n-000024" / "likra.json").read_text())
     assert_same_adapter(tmp_path / "False" / "n-000024", tmp_path / "True" / "n-000024", tol=1e-5)
