@@ -139,3 +139,17 @@ def tiny_model_dir(tmp_path, tiny_tokenizer) -> Path:
 @pytest.fixture()
 def quiz(tmp_path) -> Path:
     return write_quiz(tmp_path / "quiz.jsonl")
+
+
+def error_line(argv: list[str], capsys, *names) -> str:
+    """Run a command that must fail as a user error: exit 2, one line naming each of ``names``."""
+    from likra.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if ": error: " in line]
+    assert len(lines) == 1, err
+    for name in names:
+        assert str(name) in lines[0], f"{name!r} not in: {lines[0]}"
+    return lines[0]

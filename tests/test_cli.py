@@ -32,12 +32,13 @@ def test_train_then_eval(tmp_path, tiny_model_dir, quiz, negatives, capsys):
 
 
 def test_errors_are_one_line_messages(tmp_path, tiny_model_dir, capsys):
-    assert main(["eval", "--model", str(tiny_model_dir), "--task", "jsonl:/nonexistent.jsonl", "--out", str(tmp_path)]) == 2
-    assert "no such file" in capsys.readouterr().err
-    assert main(["eval", "--task", "no_such_task", "--out", str(tmp_path)]) == 2
-    assert "unknown task" in capsys.readouterr().err
-    assert main(["eval", "--head", "x=/nonexistent", "--task", "arc_easy", "--out", str(tmp_path)]) == 2
-    assert "not a PEFT adapter folder" in capsys.readouterr().err
+    from conftest import error_line
+
+    error_line(["eval", "--model", str(tiny_model_dir), "--task", "jsonl:/nonexistent.jsonl", "--out", str(tmp_path)], capsys,
+               "no such file", "/nonexistent.jsonl")
+    error_line(["eval", "--task", "no_such_task", "--out", str(tmp_path)], capsys, "unknown task", "no_such_task")
+    error_line(["eval", "--head", "x=/nonexistent", "--task", "arc_easy", "--out", str(tmp_path)], capsys,
+               "not a PEFT adapter folder", "/nonexistent")
 
 
 def test_curve_experiment_caches_and_resumes(tmp_path, tiny_model_dir, quiz, capsys):

@@ -52,14 +52,15 @@ def test_plugin_matches_likra_eval(tmp_path, tiny_likra, data_dir, positive):
 def test_plugin_refuses_generation_and_is_registered(tiny_likra):
     from lm_eval.api.registry import get_model
 
-    from likra.lm_eval_plugin import LikraLM
+    from likra.errors import LikraError
+    from likra.lm_eval_plugin import LikraLM, NotSupported
 
-    assert get_model("likra") is LikraLM
+    assert get_model("likra") is LikraLM and issubclass(NotSupported, LikraError)
     model_dir, heads = tiny_likra
     lm = LikraLM(pretrained=str(model_dir), negative=str(heads["negative"]), batch_size=8, device="cpu")
-    with pytest.raises(NotImplementedError, match="not supported by a likelihood-ratio model"):
+    with pytest.raises(NotSupported, match="not supported by a likelihood-ratio model"):
         lm.generate_until([])
-    with pytest.raises(NotImplementedError, match="not supported by a likelihood-ratio model"):
+    with pytest.raises(NotSupported, match="not supported by a likelihood-ratio model"):
         lm.loglikelihood_rolling([])
 
 

@@ -171,7 +171,7 @@ def test_curve_and_sweep_read_the_tables(tmp_path):
     assert best_weight(sweep[16])[1] == 0.75
     two = {"run0": acc, "run1": {r: [(n, a - 0.25, se) for n, a, se in pts] for r, pts in acc.items()}}
     n16 = seed_summary(two, "sft")[1]
-    assert n16[0] == 16 and n16[1] == 0.625 and n16[2] == pytest.approx(0.1767767) and n16[3] == 2
+    assert n16[0] == 16 and n16[1] == 0.625 and n16[2] == pytest.approx(0.25 / 2 ** 0.5) and n16[3] == 2
     assert "mean ± sd over 2 runs" in summary_lines(two)[0]
     # a seed scored at fewer points: those points are that one run, and the summary says how many runs
     two["run1"] = {r: pts[:1] for r, pts in two["run1"].items()}

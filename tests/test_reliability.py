@@ -23,6 +23,7 @@ from types import SimpleNamespace
 import pytest
 
 import likra.io
+from conftest import error_line
 from likra.cli import main
 
 TESTS = Path(__file__).resolve().parent
@@ -40,18 +41,6 @@ def world(tmp_path_factory, tiny_tokenizer):
         assert main(["train", "--model", str(model), "--pool", f"jsonl:{quiz}", "--role", role, "--lr", "0.01",
                      "--out", str(root / role), "--quiet"]) == 0
     return SimpleNamespace(root=root, model=model, quiz=quiz, pos=root / "positive", neg=root / "negative")
-
-
-def error_line(argv: list[str], capsys, *names) -> str:
-    """Run a command that must fail as a user error: exit 2, one line naming each of ``names``."""
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if ": error: " in line]
-    assert len(lines) == 1, err
-    for name in names:
-        assert str(name) in lines[0], f"{name!r} not in: {lines[0]}"
-    return lines[0]
 
 
 def eval_args(w, out: Path, *extra: str) -> list[str]:

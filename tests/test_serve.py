@@ -151,11 +151,14 @@ def test_a_full_queue_answers_503(verifier):
             codes = []
             threads = [threading.Thread(target=lambda: codes.append(c.post("/v1/score", json=body).status_code))
                        for _ in range(2)]
+            deadline = time.time() + 30  # a server that never gets there fails the test rather than hanging it
             threads[0].start()
             while c.get("/metrics").json()["batches"] < 1:  # the worker holds request 1 ...
+                assert time.time() < deadline
                 time.sleep(0.01)
             threads[1].start()
             while c.get("/metrics").json()["queued"] < 1:  # ... and request 2 fills the queue
+                assert time.time() < deadline
                 time.sleep(0.01)
             r = c.post("/v1/score", json=body)
             assert r.status_code == 503 and "queue full" in r.json()["error"] and r.headers["retry-after"] == "1"
@@ -183,7 +186,9 @@ def test_the_page_renders_probability_bars(verifier):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
+        deadline = time.time() + 30
         while not server.started:
+            assert time.time() < deadline, "the server did not start in 30 s"
             time.sleep(0.05)
         query = urllib.parse.urlencode({"question": Q, "candidates": "\n".join(C)})
         dom = inspect_url(f"http://127.0.0.1:{port}/?{query}")

@@ -126,7 +126,7 @@ def test_arc_pool_has_no_test_questions(data_dir):
     from likra.tasks import load_docs, load_pool, resolve_spec
 
     pool = load_pool("arc", data_dir)
-    assert len(pool) == 6615
+    assert len(pool) == (1119 + 299 + 1172) + (2251 + 570 + 2376) - 1172  # ARC's published splits, less Challenge test
     test = load_docs(resolve_spec("arc_challenge"), "test", data_dir)
     assert not {d.id for d in test} & {d.id for _, d in pool}
     assert not {(d.text, d.choices) for d in test} & {(d.text, d.choices) for _, d in pool}
