@@ -124,8 +124,10 @@ def test_python_train_is_the_train_command(heads, tmp_path):
 
     a, b = load_file(str(saved[0] / "adapter_model.safetensors")), load_file(str(pos / "adapter_model.safetensors"))
     assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+    stamp = (saved[0] / "adapter_model.safetensors").stat().st_mtime_ns
     assert main(["train", "--model", str(model_dir), "--pool", f"jsonl:{quiz}", "--head", "positive", "--lr", "0.01",
                  "--out", str(tmp_path / "p"), "--quiet"]) == 0
+    assert (saved[0] / "adapter_model.safetensors").stat().st_mtime_ns == stamp  # nothing trained or written again
     with pytest.raises(ConfigError, match="unknown key 'learning_rate'; did you mean 'lr'"):
         likra.train(pool=f"jsonl:{quiz}", role="positive", learning_rate=0.01, out=str(tmp_path / "q"))
 

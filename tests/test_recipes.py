@@ -230,6 +230,16 @@ def test_mass_changes_by_hand(tmp_path):
     assert (n, sep) == (16, pytest.approx(1.75)) and half == pytest.approx(1.959964 * (0.5 / 2 ** 0.5) / 2 ** 0.5)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_json_outputs_refuse_nan_and_infinities(tmp_path, bad):
+    """No likra number is NaN or infinite: a JSON output holding one is refused and nothing is written."""
+    from likra.io import write_json
+
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        write_json(tmp_path / "r.json", {"acc": bad})
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_presets_are_package_data(tmp_path):
     from likra.reproduce import PRESETS_DIR, load_preset, preset_path
 

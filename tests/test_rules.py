@@ -58,16 +58,14 @@ def test_likra_rules_by_hand():
     assert rule_accuracy(t, "likra", 0.0) == rule_accuracy(t, "sft", 0.0)
 
 
-def test_weight_sweep_reads_only_the_table(monkeypatch):
-    import torch
-
-    def no_model(*a, **k):  # any forward pass would go through a Module call
-        raise AssertionError("a model was called")
-
-    monkeypatch.setattr(torch.nn.Module, "__call__", no_model)
+def test_weight_sweep_by_hand():
+    # per char at weight w: q1 [-1 + 3w, -1.5 + 0.5w], gold 0 ahead for every w >= 0;
+    # q2 [-2 + w, -2 + 3w, -1 + 4w], gold 2 ahead for every w >= 0; base-likra q1 [-2 + 3w, -1 + 0.5w]
+    # has gold ahead only for w > 0.4, q2 [-1 + w, -2 + 3w, -1.5 + 4w] only for w > 1/6
     sweep = weight_sweep(table(), "likra", [0.0, 0.5, 1.0, 1.5])
-    assert [w for w, _, _ in sweep] == [0.0, 0.5, 1.0, 1.5]
-    assert sweep[0][1] == 1.0  # sft per char is right on both items
+    assert [(w, a) for w, a, _ in sweep] == [(0.0, 1.0), (0.5, 1.0), (1.0, 1.0), (1.5, 1.0)]
+    sweep = weight_sweep(table(), "base-likra", [0.0, 0.3, 0.5])
+    assert [(w, a) for w, a, _ in sweep] == [(0.0, 0.0), (0.3, 0.5), (0.5, 1.0)]
 
 
 def test_auroc_wrong_answer_detector():
