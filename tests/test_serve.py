@@ -211,8 +211,9 @@ def test_calibrate_on_fits_the_temperature_at_start(verifier, tmp_path):
     table.save(tmp_path / "eval.parquet")
     heads = verifier.info["heads"]
     v = build_verifier(ServeOptions(model=verifier.info["model"], positive=heads["positive"]["adapter"],
-                                    negative=heads["negative"]["adapter"], calibrate_on=str(tmp_path / "eval.parquet")))
-    assert v.temperature == pytest.approx(fit_temperature(*rule_scores(table, "likra", 1.0)))
+                                    negative=heads["negative"]["adapter"], weight=0.5, calibrate_on=str(tmp_path / "eval.parquet")))
+    assert v.temperature == pytest.approx(fit_temperature(*rule_scores(table, "likra", 0.5)))  # fitted at the served weight
+    assert v.temperature != pytest.approx(fit_temperature(*rule_scores(table, "likra", 1.0)))
     assert v.info["calibration"]["questions"] == 6
     with TestClient(make_app(v)) as c:
         assert c.get("/health").json()["calibration"]["fitted_temperature"] == v.temperature
