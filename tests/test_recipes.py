@@ -419,3 +419,39 @@ def test_gpu_benchmark_runs_on_a_tiny_model_and_both_sides_agree(tmp_path):
     for kind in ("score0", "score25"):
         ours, ref = results[f"{kind}:likra"]["lls"], results[f"{kind}:hf-forward"]["lls"]
         assert len(ours) == len(ref) == 16 and max(abs(a - b) for a, b in zip(ours, ref)) < 2e-2
+
+
+def test_table1_row_over_seeds_is_the_seed_mean_and_pools_likra_minus_sft(tmp_path, capsys):
+    """``A+B+C``: accuracies are the seeds' mean with their sd, Likra - SFT is pooled question by
+    question; seeds of another task or other questions are refused, naming the source. By hand: four
+    questions, gold first; SFT right on [1,0,0,0], [1,1,0,0], [0,0,0,0], Likra on [1,1,1,0], [1,1,0,0], [1,0,0,1]."""
+    def seed_table(sft: list[int], likra: list[int], task: str = "arc_challenge", ids: list[str] | None = None) -> ScoreTable:
+        pos = [[0, -1] if s else [-1, 0] for s in sft]
+        neg = [[0, 0] if s == lk else ([0, -5] if s else [-5, 0]) for s, lk in zip(sft, likra)]
+        t = table({"base": [[0, -1]] * 4, "positive": pos, "negative": neg}, gold=[0] * 4,
+                  meta={"model": "m", "task": task, "shots": 0, "heads": {"positive": "runs/p/n-000064"}})
+        if ids:
+            t.columns["item_id"] = [ids[int(i[1:])] for i in t.columns["item_id"]]
+        return t
+
+    pattern = [([1, 0, 0, 0], [1, 1, 1, 0]), ([1, 1, 0, 0], [1, 1, 0, 0]), ([0, 0, 0, 0], [1, 0, 0, 1])]
+    for k, (sft, likra) in enumerate(pattern):
+        seed_table(sft, likra).save(tmp_path / f"s{k}" / "scores.parquet")
+    seeds = "+".join(str(tmp_path / f"s{k}") for k in range(3))
+    assert main(["table1", "--source", seeds, "--source", str(tmp_path / "s0"), "--out", str(tmp_path / "t")]) == 0
+    pooled, single = json.loads((tmp_path / "t" / "table1.json").read_text())["rows"]
+    assert pooled["seeds"] == 3 and pooled["n_train"] == 64 and pooled["n_items"] == 4
+    assert pooled["sft"]["per_seed"] == [0.25, 0.5, 0.0]
+    assert pooled["sft"]["acc_norm"] == pytest.approx(0.25) and pooled["sft"]["sd"] == pytest.approx(0.25)
+    assert pooled["likra"]["acc_norm"] == pytest.approx(7 / 12) and pooled["likra"]["sd"] == pytest.approx((1 / 48) ** 0.5)
+    gap = pooled["likra_minus_sft"]
+    assert gap["per_run"] == [0.5, 0.0, 0.5] and gap["diff"] == pytest.approx(1 / 3) and gap["runs"] == 3
+    assert single["likra"]["acc_norm"] == 0.75 and "seeds" not in single
+    md = (tmp_path / "t" / "table1.md").read_text()
+    assert "| 0.2500 (sd 0.250) | 0.5833 (sd 0.144) |" in md and "(mean of 3 seeds, sd 0.289)" in md
+    seed_table(*pattern[1], task="arc_easy").save(tmp_path / "easy" / "scores.parquet")
+    assert main(["table1", "--source", f"{tmp_path / 's0'}+{tmp_path / 'easy'}", "--out", str(tmp_path / "t2")]) == 2
+    assert f"{tmp_path / 'easy'} has task 'arc_easy' where {tmp_path / 's0'} has 'arc_challenge'" in capsys.readouterr().err
+    seed_table(*pattern[1], ids=["q1", "q0", "q2", "q3"]).save(tmp_path / "swapped" / "scores.parquet")
+    assert main(["table1", "--source", f"{tmp_path / 's0'}+{tmp_path / 'swapped'}", "--out", str(tmp_path / "t3")]) == 2
+    assert "holds other questions (or another order)" in capsys.readouterr().err

@@ -215,7 +215,7 @@ def _table1_section(folder: Path, run_dir: Path) -> list[str]:
     from .experiments.table1 import table1_markdown, table1_row
 
     data = json.loads((folder / "table1.json").read_text())
-    if all(Path(r["source"]).exists() for r in data["rows"]):  # read off the tables themselves
+    if all(Path(part.partition("@")[0]).exists() for r in data["rows"] for part in r["source"].split("+")):  # from the tables
         data["rows"] = [table1_row(r["source"], data.get("weight", 1.0)) for r in data["rows"]]
     return [f"## Table 1: `{folder.relative_to(run_dir) if folder != run_dir else '.'}`", "",
             "acc_norm ± stderr at the last training size of each run, in the paper's notation: + is the positive head "

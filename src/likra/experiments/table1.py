@@ -2,7 +2,7 @@
 tables, beside the paper's published rows.
 
 Config in: eval folders (heads base, positive, negative) or scored curve runs (their largest n),
-and optionally the YAML of the paper's rows. Nothing is scored: each row is read off its table
+``A+B+C`` for one row over seeds, and optionally the YAML of the paper's rows. Nothing is scored: each row is read off its table
 (acc_norm, the paired Likra - SFT gap, the AUROC of each rule's score as a detector of wrong
 options, a calibration check). What comes out: ``table1.json``, ``table1.md``, printed.
 """
@@ -15,18 +15,21 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..command import Writes, command, option
 from ..errors import ConfigError, ResultMissing
 from ..io import DTYPES, atomic_write, write_json
 from ..rules import Heads, auroc_wrong, fit_temperature, rule_correct, rule_scores, rule_summary, softmax_probs
-from ..stats import holm, paired
-from ..scoring.table import ScoreTable
+from ..stats import holm, paired, pooled_paired, seed_mean_sd
+from ..scoring.table import ScoreTable, option_matrix
 from .runs import check_meta
 
 
 @dataclass
 class Table1Options(Writes):
-    source: list[str] = option([], "a likra eval folder (heads base, positive, negative) or a scored curve run (repeatable)")
+    source: list[str] = option([], "a likra eval folder (heads base, positive, negative) or a scored curve run (RUN or "
+                                   "RUN@N); A+B+C: one row over seeds (repeatable)")
     # Table 1 scores nothing: given, a protocol option is a check that every source was scored so
     shots: int | None = option(None, "refuse a source not scored with this many few-shot examples (default: any)")
     dtype: str | None = option(None, "refuse a source not scored in this precision (default: any)", choices=DTYPES)
@@ -59,22 +62,63 @@ def table1_source(path: str | os.PathLike) -> tuple[ScoreTable, Heads, dict]:
     return t, Heads(positive=f"positive@{n}", negative=f"negative@{n}"), {**t.meta, "n": n}
 
 
+RULES = ("base", "sft", "base-likra", "likra", "dexperts")
+
+
 def table1_row(path: str | os.PathLike, weight: float = 1.0) -> dict:
     """acc_norm (with stderr) of base, + (SFT), - (the Likra model, L+ - L-: the paper's "-" row),
     Base-Likra and DExperts; Likra - SFT paired (bootstrap interval, exact McNemar); and the AUROC
-    of each rule's score as a detector of wrong options: the paper's columns and ours."""
+    of each rule's score as a detector of wrong options: the paper's columns and ours.
+    ``A+B+C`` is one row over seeds (``seeds_row``)."""
 
+    if "+" in str(path):
+        return seeds_row(str(path).split("+"), weight)
     t, heads, meta = table1_source(path)
     row = {"source": str(path), "model": meta.get("model"), "task": meta.get("task"), "shots": meta.get("shots", 0),
            "n_train": meta.get("n"), "limit": meta.get("limit")}
     summary = rule_summary(t, weight, heads)
-    for rule in ("base", "sft", "base-likra", "likra", "dexperts"):
+    for rule in RULES:
         scores, gold = rule_scores(t, rule, weight, True, heads)
         row[rule] = {**summary[rule], "auroc_wrong": auroc_wrong(scores, gold)}
         row["n_items"] = len(gold)
     row["likra_minus_sft"] = {**summary["likra_minus_sft"],
                               **paired(rule_correct(t, "likra", weight, True, heads), rule_correct(t, "sft", weight, True, heads)).as_dict()}
     row["likra_calibration"] = _calibration(*rule_scores(t, "likra", weight, True, heads))
+    return row
+
+
+def seeds_row(sources: list[str], weight: float = 1.0) -> dict:
+    """One row over seeds: the same recipe trained with other seeds, each scored on the same questions.
+    A seed's accuracy moves with its training order and initialisation, which one run's stderr does
+    not show; so each accuracy here is the mean over the seeds with their sd, and Likra - SFT is
+    pooled question by question over the seeds (``pooled_paired``: the interval resamples whole
+    questions, the p-value is a randomisation test), the p that Holm then corrects with the others."""
+
+    rows = [table1_row(src, weight) for src in sources]
+    right: dict[str, list] = {"likra": [], "sft": []}
+    first_ids = None
+    for src, r in zip(sources, rows):
+        for key in ("model", "task", "shots", "n_train", "n_items"):
+            if r[key] != rows[0][key]:
+                raise ConfigError(f"source {'+'.join(sources)}: {src} has {key} {r[key]!r} where {sources[0]} has "
+                                  f"{rows[0][key]!r}; a row over seeds pools runs of one model, task, protocol and n")
+        t, heads, _ = table1_source(src)
+        ids = list(option_matrix(t, "base").item_ids)
+        if first_ids is not None and ids != first_ids:
+            raise ConfigError(f"source {'+'.join(sources)}: {src} holds other questions (or another order) than {sources[0]}; "
+                              "pool only seeds scored on the same items")
+        first_ids = ids
+        for rule in right:
+            right[rule].append(rule_correct(t, rule, weight, True, heads))
+    row = {**rows[0], "source": "+".join(sources), "seeds": len(rows)}
+    for rule in RULES:
+        accs = [r[rule]["acc_norm"] for r in rows]
+        mean, sd, _ = seed_mean_sd(accs)
+        row[rule] = {"acc_norm": mean, "sd": sd, "per_seed": accs,
+                     "auroc_wrong": float(np.mean([r[rule]["auroc_wrong"] for r in rows]))}
+    pooled = pooled_paired(right["likra"], right["sft"])
+    row["likra_minus_sft"] = pooled.as_dict()
+    row["likra_calibration"] = {k: float(np.mean([r["likra_calibration"][k] for r in rows])) for k in rows[0]["likra_calibration"]}
     return row
 
 
@@ -134,7 +178,8 @@ def _gap(r: dict, p_holm: float | None) -> str:
         return "-"
     if "lo" not in g:  # rows saved before intervals were computed
         return f"{g['diff']:+.4f} ± {g['paired_stderr']:.3f}"
-    return f"{g['diff']:+.4f} [{g['lo']:+.3f}, {g['hi']:+.3f}]; p={p_holm:.2g}"
+    seeds = f" (mean of {g['runs']} seeds, sd {g['sd']:.3f})" if "runs" in g else ""
+    return f"{g['diff']:+.4f} [{g['lo']:+.3f}, {g['hi']:+.3f}]{seeds}; p={p_holm:.2g}"
 
 
 def table1_markdown(rows: list[dict], paper: dict | None = None) -> str:
@@ -145,13 +190,18 @@ def table1_markdown(rows: list[dict], paper: dict | None = None) -> str:
     ps = [r["likra_minus_sft"]["p"] for r in rows if "p" in r.get("likra_minus_sft", {})]
     adjusted = iter(holm(ps))
     for r in rows:
-        cell = lambda k: f"{r[k]['acc_norm']:.4f} ± {r[k]['stderr']:.3f}"  # noqa: E731
+        cell = lambda k: (f"{r[k]['acc_norm']:.4f} (sd {r[k]['sd']:.3f})" if "sd" in r[k]  # noqa: E731
+                          else f"{r[k]['acc_norm']:.4f} ± {r[k]['stderr']:.3f}")
         p_holm = next(adjusted) if "p" in r.get("likra_minus_sft", {}) else None
         lines.append(f"| {r['model']} | {r['task']} ({r['shots']}-shot) | {r['n_items']} | {r['n_train']} | {cell('base')} | "
                      f"{cell('sft')} | {cell('likra')} | {cell('base-likra')} | {cell('dexperts')} | {_gap(r, p_holm)} | "
                      f"{r['sft']['auroc_wrong']:.3f} / {r['likra']['auroc_wrong']:.3f} | "
                      f"{r['likra_calibration']['temperature']:.3f}; {r['likra_calibration']['heldout_nll_t1']:.3f} / "
                      f"{r['likra_calibration']['heldout_nll_fitted']:.3f} |")
+    if any(r.get("seeds") for r in rows):
+        lines += ["", "A row over seeds gives each accuracy as the mean over its seeds (sd over the seeds, not a "
+                  "stderr) and Likra - SFT pooled over them question by question (randomisation p); AUROC and "
+                  "calibration are seed means."]
     if paper:
         lines += ["", f"The paper's published numbers, for reference (its models and protocol; {paper['note']}):", "",
                   "| model | benchmark | base | + (SFT) | - (Likra) |", "|---|---|---|---|---|"]
@@ -166,7 +216,7 @@ def run(o: Table1Options) -> dict:
     if not o.source:
         raise ConfigError("likra table1 needs at least one --source (a likra eval folder or a scored curve run)")
     wanted = {k: v for k, v in (("shots", o.shots), ("dtype", o.dtype)) if v is not None}
-    for src in o.source:
+    for src in (part for row in o.source for part in row.split("+")):
         check_meta(src, table1_source(src)[2], wanted)
     rows = [table1_row(src, o.weight) for src in o.source]
     paper = load_paper_rows(o.paper) if o.paper else None
