@@ -449,6 +449,8 @@ def test_table1_row_over_seeds_is_the_seed_mean_and_pools_likra_minus_sft(tmp_pa
     assert single["likra"]["acc_norm"] == 0.75 and "seeds" not in single
     md = (tmp_path / "t" / "table1.md").read_text()
     assert "| 0.2500 (sd 0.250) | 0.5833 (sd 0.144) |" in md and "(mean of 3 seeds, sd 0.289)" in md
+    assert main(["report", str(tmp_path / "t")]) == 0  # the report reads the row over seeds off its three tables
+    assert "(mean of 3 seeds, sd 0.289)" in (tmp_path / "t" / "report.md").read_text()
     seed_table(*pattern[1], task="arc_easy").save(tmp_path / "easy" / "scores.parquet")
     assert main(["table1", "--source", f"{tmp_path / 's0'}+{tmp_path / 'easy'}", "--out", str(tmp_path / "t2")]) == 2
     assert f"{tmp_path / 'easy'} has task 'arc_easy' where {tmp_path / 's0'} has 'arc_challenge'" in capsys.readouterr().err
