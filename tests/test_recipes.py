@@ -457,3 +457,5 @@ def test_table1_row_over_seeds_is_the_seed_mean_and_pools_likra_minus_sft(tmp_pa
     seed_table(*pattern[1], ids=["q1", "q0", "q2", "q3"]).save(tmp_path / "swapped" / "scores.parquet")
     assert main(["table1", "--source", f"{tmp_path / 's0'}+{tmp_path / 'swapped'}", "--out", str(tmp_path / "t3")]) == 2
     assert "holds other questions (or another order)" in capsys.readouterr().err
+    assert main(["table1", "--source", f"{tmp_path / 's0'}++{tmp_path / 's1'}", "--out", str(tmp_path / "t4")]) == 2
+    assert "two or more sources joined by '+', none empty" in capsys.readouterr().err

@@ -2,8 +2,8 @@
 tables, beside the paper's published rows.
 
 Config in: eval folders (heads base, positive, negative) or scored curve runs (their largest n),
-``A+B+C`` for one row over seeds, and optionally the YAML of the paper's rows. Nothing is scored: each row is read off its table
-(acc_norm, the paired Likra - SFT gap, the AUROC of each rule's score as a detector of wrong
+``A+B+C`` for one row over seeds, and optionally the YAML of the paper's rows. Nothing is scored:
+each row is read off its table (acc_norm, the paired Likra - SFT gap, the AUROC of each rule's score as a detector of wrong
 options, a calibration check). What comes out: ``table1.json``, ``table1.md``, printed.
 """
 
@@ -72,7 +72,7 @@ def table1_row(path: str | os.PathLike, weight: float = 1.0) -> dict:
     ``A+B+C`` is one row over seeds (``seeds_row``)."""
 
     if "+" in str(path):
-        return seeds_row(str(path).split("+"), weight)
+        return seeds_row(source_parts(str(path)), weight)
     t, heads, meta = table1_source(path)
     row = {"source": str(path), "model": meta.get("model"), "task": meta.get("task"), "shots": meta.get("shots", 0),
            "n_train": meta.get("n"), "limit": meta.get("limit")}
@@ -85,6 +85,14 @@ def table1_row(path: str | os.PathLike, weight: float = 1.0) -> dict:
                               **paired(rule_correct(t, "likra", weight, True, heads), rule_correct(t, "sft", weight, True, heads)).as_dict()}
     row["likra_calibration"] = _calibration(*rule_scores(t, "likra", weight, True, heads))
     return row
+
+
+def source_parts(source: str) -> list[str]:
+    """The sources of one row: ``A`` alone, or the seeds ``A+B+C``."""
+    parts = source.split("+")
+    if len(parts) > 1 and not all(p.strip() for p in parts):
+        raise ConfigError(f"source {source!r}: a row over seeds is two or more sources joined by '+', none empty")
+    return parts
 
 
 def seeds_row(sources: list[str], weight: float = 1.0) -> dict:
@@ -216,7 +224,7 @@ def run(o: Table1Options) -> dict:
     if not o.source:
         raise ConfigError("likra table1 needs at least one --source (a likra eval folder or a scored curve run)")
     wanted = {k: v for k, v in (("shots", o.shots), ("dtype", o.dtype)) if v is not None}
-    for src in (part for row in o.source for part in row.split("+")):
+    for src in (part for row in o.source for part in source_parts(row)):
         check_meta(src, table1_source(src)[2], wanted)
     rows = [table1_row(src, o.weight) for src in o.source]
     paper = load_paper_rows(o.paper) if o.paper else None
