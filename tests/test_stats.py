@@ -70,6 +70,9 @@ def test_pooled_paired_averages_the_runs_and_keeps_each_question_together():
     noise = pooled_paired([rng.random(n_q) < 0.3 for _ in range(3)], base, samples=2000)
     assert noise.lo < 0 < noise.hi and noise.p > 0.05
     assert "over 3 runs" in r.text() and "(Holm)" in r.text(0.01)
+    # no sign flip as extreme as the real gain: p is the test's floor, shown as a bound
+    assert r.at_floor and r.p == pytest.approx(1 / 4001) and "p<=" in r.text()
+    assert not noise.at_floor and "p=" in noise.text()
     with pytest.raises(ValueError, match="one \\(A, B\\) pair"):
         pooled_paired([], [])
 

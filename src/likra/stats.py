@@ -108,6 +108,7 @@ class PooledPaired:
     questions: int
     per_run: tuple[float, ...]  # each run's own difference
     sd: float  # sample sd of per_run over the runs
+    at_floor: bool = False  # no sign flip was as extreme: p is the test's smallest value, an upper bound
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -116,7 +117,7 @@ class PooledPaired:
         p = self.p if p_adjusted is None else p_adjusted
         runs = ", ".join(f"{d:+.3f}" for d in self.per_run)
         return (f"{self.diff:+.3f} [{self.lo:+.3f}, {self.hi:+.3f}] over {self.runs} runs (each {runs}; sd {self.sd:.3f}), "
-                f"p={p:.2g}" + (" (Holm)" if p_adjusted is not None else ""))
+                f"p{'<=' if self.at_floor else '='}{p:.2g}" + (" (Holm)" if p_adjusted is not None else ""))
 
 
 def pooled_paired(correct_a: list, correct_b: list, samples: int = BOOTSTRAP_SAMPLES,
@@ -140,7 +141,7 @@ def pooled_paired(correct_a: list, correct_b: list, samples: int = BOOTSTRAP_SAM
         extreme += int((np.abs((signs * d).mean(axis=(1, 2))) >= abs(observed) - 1e-12).sum())
     per_run = tuple(float(x) for x in d.mean(axis=1))
     sd = float(np.std(per_run, ddof=1)) if runs > 1 else 0.0
-    return PooledPaired(observed, lo, hi, (extreme + 1) / (samples + 1), runs, n_q, per_run, sd)
+    return PooledPaired(observed, lo, hi, (extreme + 1) / (samples + 1), runs, n_q, per_run, sd, extreme == 0)
 
 
 @dataclass(frozen=True)

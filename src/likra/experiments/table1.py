@@ -21,7 +21,7 @@ from ..command import Writes, command, option
 from ..errors import ConfigError, ResultMissing
 from ..io import DTYPES, atomic_write, write_json
 from ..rules import Heads, auroc_wrong, fit_temperature, rule_correct, rule_scores, rule_summary, softmax_probs
-from ..stats import holm, paired, pooled_paired, seed_mean_sd
+from ..stats import BOOTSTRAP_SAMPLES, holm, paired, pooled_paired, seed_mean_sd
 from ..scoring.table import ScoreTable, option_matrix
 from .runs import check_meta
 
@@ -187,7 +187,8 @@ def _gap(r: dict, p_holm: float | None) -> str:
     if "lo" not in g:  # rows saved before intervals were computed
         return f"{g['diff']:+.4f} ± {g['paired_stderr']:.3f}"
     seeds = f" (mean of {g['runs']} seeds, sd {g['sd']:.3f})" if "runs" in g else ""
-    return f"{g['diff']:+.4f} [{g['lo']:+.3f}, {g['hi']:+.3f}]{seeds}; p={p_holm:.2g}"
+    bound = "<=" if g.get("at_floor") else "="  # a randomisation p with no flip as extreme is an upper bound
+    return f"{g['diff']:+.4f} [{g['lo']:+.3f}, {g['hi']:+.3f}]{seeds}; p{bound}{p_holm:.2g}"
 
 
 def table1_markdown(rows: list[dict], paper: dict | None = None) -> str:
@@ -208,7 +209,8 @@ def table1_markdown(rows: list[dict], paper: dict | None = None) -> str:
                      f"{r['likra_calibration']['heldout_nll_fitted']:.3f} |")
     if any(r.get("seeds") for r in rows):
         lines += ["", "A row over seeds gives each accuracy as the mean over its seeds (sd over the seeds, not a "
-                  "stderr) and Likra - SFT pooled over them question by question (randomisation p); AUROC and "
+                  "stderr) and Likra - SFT pooled over them question by question (randomisation p over "
+                  f"{BOOTSTRAP_SAMPLES} sign flips; p<= marks a bound: no flip was as extreme); AUROC and "
                   "calibration are seed means."]
     if paper:
         lines += ["", f"The paper's published numbers, for reference (its models and protocol; {paper['note']}):", "",
