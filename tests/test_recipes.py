@@ -195,6 +195,19 @@ def test_across_runs_pools_the_seeds_at_the_points_they_share(tmp_path):
     assert (gain["from"], gain["to"]) == (0, 16)
     assert gain["diff"] == pytest.approx(c[16]["likra"].mean() - c[0]["likra"].mean()) == 0.5
     assert seeds["holm_over"] == 4 + 3 and all(r["p_holm"] >= r["p"] for rows in seeds["gains"].values() for r in rows)
+    assert "step" not in seeds  # two shared points: no step test
+    # a third shared point (n = 32: the n = 16 heads again): the step test on the seeds' mean curve, 0 -> 16 the jump
+    for run in ("run0", "run1"):
+        t16 = ScoreTable.load(tmp_path / run / "tables" / "n-000016.parquet")
+        t16.columns["head"] = [h.replace("@16", "@32") for h in t16.columns["head"]]
+        t16.meta["n"] = 32
+        t16.save(tmp_path / run / "tables" / "n-000032.parquet")
+    seeds = across_runs([tmp_path / "run0", tmp_path / "run1"])
+    step = seeds["step"]["likra"]
+    assert seeds["points"] == [0, 16, 32] and (step["jump_from"], step["jump_to"]) == (0, 16) and step["share"] == 1.0
+    assert step["jump"]["diff"] == 0.5 and "over 2 runs" in step["text"]
+    for run in ("run0", "run1"):
+        (tmp_path / run / "tables" / "n-000032.parquet").unlink()
     # a run that has not scored n = 16: only n = 0 is shared, so there is no gain to pool
     (tmp_path / "run1" / "tables" / "n-000016.parquet").unlink()
     assert across_runs([tmp_path / "run0", tmp_path / "run1"]) is None

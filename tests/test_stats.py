@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from likra.stats import bootstrap_interval, holm, mcnemar_exact, paired, pooled_paired, seed_mean_sd, size_trend, step_test
+from likra.stats import (bootstrap_interval, holm, mcnemar_exact, paired, pooled_paired, pooled_step_test, seed_mean_sd,
+                         size_trend, step_test)
 
 
 def test_mcnemar_exact_by_hand():
@@ -90,6 +91,29 @@ def test_step_test_finds_a_step_and_refuses_a_ramp():
     assert "not shown to be step-like" in r.text()
     flat = step_test({16: base < 0.3, 32: base < 0.2, 64: base < 0.3})
     assert flat.share is None and not flat.step_like and "no rise" in flat.text()
+
+
+def test_pooled_step_test_finds_the_step_the_seeds_share_and_not_one_seeds_jump():
+    n_q = 300
+    rng = np.random.default_rng(1)
+    ns = (16, 32, 64, 128, 256)
+
+    def curve(levels):
+        u = rng.random(n_q)
+        return {n: u < lv for n, lv in zip(ns, levels)}
+
+    # every seed jumps from 64 to 128: the seeds' mean curve has the step, with a Holm-significant gain
+    shared = [curve((0.25, 0.26, 0.27, 0.50, 0.51)) for _ in range(3)]
+    t = pooled_step_test(shared)
+    assert (t.jump_from, t.jump_to) == (64, 128) and t.step_like and t.share > 0.8
+    assert t.jump.runs == 3 and "over 3 runs" in t.text()
+    # the pooled curve is the runs' mean: its jump equals the mean of the runs' own jumps
+    assert t.jump.diff == pytest.approx(np.mean([c[128].mean() - c[64].mean() for c in shared]))
+    # each seed jumps at another place: the mean curve is a ramp, no step
+    apart = [curve((0.25, 0.45, 0.46, 0.47, 0.48)), curve((0.25, 0.26, 0.27, 0.47, 0.48)), curve((0.25, 0.26, 0.27, 0.28, 0.48))]
+    assert not pooled_step_test(apart).step_like
+    with pytest.raises(ValueError, match="same points"):
+        pooled_step_test([shared[0], {16: shared[1][16], 32: shared[1][32], 64: shared[1][64]}])
 
 
 def test_size_trend_finds_growth_and_not_noise():

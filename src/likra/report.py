@@ -39,7 +39,9 @@ def _seed_lines(runs: list[Path]) -> list[str]:
              f"`curve_seeds.json`.", ""]
             + [f"- Likra gain n = {g['from']} -> {g['to']}: {g['text']}" for g in seeds["gains"]["likra"]]
             + [f"- Likra - SFT at n = {c['n']}: {c['text']}" for c in seeds["comparisons"]["likra - sft"]]
-            + [f"- Base-Likra - base at n = {c['n']}: {c['text']}" for c in seeds["comparisons"]["base-likra - base"]] + [""])
+            + [f"- Base-Likra - base at n = {c['n']}: {c['text']}" for c in seeds["comparisons"]["base-likra - base"]]
+            + [f"- {'SFT' if rule == 'sft' else 'Likra'} step test on the seeds' mean curve (Holm over its {len(st['ns']) - 1} consecutive "
+               f"gains): {st['text']}" for rule, st in seeds.get("step", {}).items()] + [""])
 
 
 def _comparison_lines(runs: list[Path]) -> list[str]:

@@ -151,7 +151,7 @@ class StepTest:
     ns: tuple[int, ...]
     jump_from: int  # the largest gain is from ns[k] to ns[k + 1]
     jump_to: int
-    jump: Paired  # that gain, paired on the same questions
+    jump: Paired | PooledPaired  # that gain, paired on the same questions (pooled over runs for pooled_step_test)
     jump_p_holm: float  # its p-value after Holm over all consecutive gains
     share: float | None  # the jump's share of the whole rise (last point minus first); None when nothing rose
     share_lo: float | None  # 95% bootstrap interval of that share (resamples where the curve rose)
@@ -173,7 +173,26 @@ def step_test(curve: dict[int, np.ndarray], samples: int = 2000, seed: int = BOO
     if len(ns) < 3:
         raise ValueError("a step needs at least three curve points")
     m = np.stack([_correct(curve[n]) for n in ns]).astype(float)  # points x questions
-    gains = [paired(m[k + 1], m[k]) for k in range(len(ns) - 1)]
+    return _step(ns, m, [paired(m[k + 1], m[k]) for k in range(len(ns) - 1)], samples, seed)
+
+
+def pooled_step_test(curves: list[dict[int, np.ndarray]], samples: int = 2000, seed: int = BOOTSTRAP_SEED) -> StepTest:
+    """The step test over seeds: ``curves`` holds one curve per run, all scored at the same n on the same
+    questions. One run's curve is noisy at 300 questions; averaged over seeds, a jump that every seed
+    shares stands out, one seed's wobble does not. Each consecutive gain is pooled (``pooled_paired``:
+    randomisation p), and the share's interval resamples questions with all runs of a question together."""
+    ns = tuple(sorted(curves[0]))
+    if any(tuple(sorted(c)) != ns for c in curves):
+        raise ValueError("pool curves scored at the same points only")
+    if len(ns) < 3:
+        raise ValueError("a step needs at least three curve points")
+    m = np.stack([np.stack([_correct(c[n]) for n in ns]).astype(float) for c in curves]).mean(axis=0)
+    gains = [pooled_paired([c[ns[k + 1]] for c in curves], [c[ns[k]] for c in curves]) for k in range(len(ns) - 1)]
+    return _step(ns, m, gains, samples, seed)
+
+
+def _step(ns: tuple[int, ...], m: np.ndarray, gains: list, samples: int, seed: int) -> StepTest:
+    """``m``: points x questions, the fraction of runs right; ``gains``: the consecutive paired gains."""
     k = max(range(len(gains)), key=lambda i: gains[i].diff)
     p_holm = holm([g.p for g in gains])[k]
     rng = np.random.default_rng(seed)

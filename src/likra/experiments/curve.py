@@ -22,7 +22,7 @@ from ..command import Writes, command, option
 from ..errors import ConfigError, ResultMissing
 from ..io import write_json
 from ..rules import Heads, rule_accuracy, rule_correct
-from ..stats import holm, paired, pooled_paired, step_test
+from ..stats import holm, paired, pooled_paired, pooled_step_test, step_test
 from ..scoring.table import ScoreTable
 from . import figures
 from .runs import Protocol, check_meta, check_roles, curve_points, has_adapters, score_missing, scored_points, table_path
@@ -196,6 +196,11 @@ def across_runs(outs: list[Path], weight: float = 1.0) -> dict | None:
                          "every run scored, so they may span several points of a single run's curve"}
     for (kind, name, where, r), p in zip(rows, holm([r.p for *_, r in rows])):
         out[kind].setdefault(name, []).append({**where, **r.as_dict(), "p_holm": p, "text": r.text(p)})
+    if len(shared) >= 3:  # the step test on the seeds' mean curve (its own Holm, over that rule's consecutive gains)
+        out["step"] = {}
+        for rule in ("sft", "likra"):
+            t = pooled_step_test([{n: c[n][rule] for n in shared} for c in correct])
+            out["step"][rule] = {**{k: v for k, v in t.__dict__.items() if k != "jump"}, "jump": t.jump.as_dict(), "text": t.text()}
     return out
 
 
@@ -286,6 +291,7 @@ def curve_summary(out: str | os.PathLike) -> list[str]:
         lines.append(f"over {', '.join(seeds['runs'])} (points all scored: {seeds['points']}; Holm over {seeds['holm_over']}):")
         lines += [f"  Likra gain n={g['from']}->{g['to']}: {g['text']}" for g in seeds["gains"]["likra"]]
         lines += [f"  Likra - SFT at n={c['n']}: {c['text']}" for c in seeds["comparisons"]["likra - sft"]]
+        lines += [f"  {rule} step test on the seeds' mean curve: {step['text']}" for rule, step in seeds.get("step", {}).items()]
     return lines + [f"figure: {out / 'curve.png'}"]
 
 
