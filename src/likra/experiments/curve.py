@@ -22,7 +22,7 @@ from ..command import Writes, command, option
 from ..errors import ConfigError, ResultMissing
 from ..io import write_json
 from ..rules import Heads, rule_accuracy, rule_correct
-from ..stats import holm, paired, pooled_paired, pooled_step_test, step_test
+from ..stats import StepTest, holm, paired, pooled_paired, pooled_step_test, step_test
 from ..scoring.table import ScoreTable
 from . import figures
 from .runs import Protocol, check_meta, check_roles, curve_points, has_adapters, score_missing, scored_points, table_path
@@ -167,11 +167,14 @@ def curve_comparisons(out: str | os.PathLike, weight: float = 1.0) -> dict:
     steps = {}
     for rule in ("sft", "likra"):
         if len(correct) >= 3:
-            t = step_test({n: by_rule[rule] for n, by_rule in correct.items()})
-            steps[rule] = {**{k: v for k, v in t.__dict__.items() if k != "jump"}, "jump": t.jump.as_dict(), "text": t.text()}
+            steps[rule] = _step_dict(step_test({n: by_rule[rule] for n, by_rule in correct.items()}))
     return {"comparisons": comparisons, "holm_over": len(rows), "step": steps,
             "note": "paired on the same questions: 95% bootstrap interval (10000 resamples of questions), exact McNemar p, "
                     "Holm over every comparison of this table"}
+
+
+def _step_dict(t: StepTest) -> dict:
+    return {**{k: v for k, v in t.__dict__.items() if k != "jump"}, "jump": t.jump.as_dict(), "text": t.text()}
 
 
 GAIN_RULES = ("sft", "likra", "base-likra")
@@ -199,8 +202,7 @@ def across_runs(outs: list[Path], weight: float = 1.0) -> dict | None:
     if len(shared) >= 3:  # the step test on the seeds' mean curve (its own Holm, over that rule's consecutive gains)
         out["step"] = {}
         for rule in ("sft", "likra"):
-            t = pooled_step_test([{n: c[n][rule] for n in shared} for c in correct])
-            out["step"][rule] = {**{k: v for k, v in t.__dict__.items() if k != "jump"}, "jump": t.jump.as_dict(), "text": t.text()}
+            out["step"][rule] = _step_dict(pooled_step_test([{n: c[n][rule] for n in shared} for c in correct]))
     return out
 
 
