@@ -112,6 +112,8 @@ def test_pooled_step_test_finds_the_step_the_seeds_share_and_not_one_seeds_jump(
     # each seed jumps at another place: the mean curve is a ramp, no step
     apart = [curve((0.25, 0.45, 0.46, 0.47, 0.48)), curve((0.25, 0.26, 0.27, 0.47, 0.48)), curve((0.25, 0.26, 0.27, 0.28, 0.48))]
     assert not pooled_step_test(apart).step_like
+    with pytest.raises(ValueError, match="one curve"):
+        pooled_step_test([])
     with pytest.raises(ValueError, match="same points"):
         pooled_step_test([shared[0], {16: shared[1][16], 32: shared[1][32], 64: shared[1][64]}])
 

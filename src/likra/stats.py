@@ -181,6 +181,8 @@ def pooled_step_test(curves: list[dict[int, np.ndarray]], samples: int = 2000, s
     questions. One run's curve is noisy at 300 questions; averaged over seeds, a jump that every seed
     shares stands out, one seed's wobble does not. Each consecutive gain is pooled (``pooled_paired``:
     randomisation p), and the share's interval resamples questions with all runs of a question together."""
+    if not curves:
+        raise ValueError("give one curve (n -> right/wrong per question) per run")
     ns = tuple(sorted(curves[0]))
     if any(tuple(sorted(c)) != ns for c in curves):
         raise ValueError("pool curves scored at the same points only")
