@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -86,7 +87,7 @@ def run_hf_trainer(exs, tok, model, bf16: bool = False) -> dict:
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     collator = DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100)
-    args = TrainingArguments(output_dir="/tmp/likra-bench-hf", per_device_train_batch_size=8, learning_rate=1e-4,
+    args = TrainingArguments(output_dir=tempfile.mkdtemp(prefix="likra-bench-hf-"), per_device_train_batch_size=8, learning_rate=1e-4,
                              lr_scheduler_type="constant", num_train_epochs=1, weight_decay=0.0, max_grad_norm=1.0,
                              logging_steps=1, save_strategy="no", report_to=[], use_cpu=model.device.type == "cpu", seed=0,
                              bf16=bf16,
