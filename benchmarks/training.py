@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -86,8 +87,9 @@ def run_hf_trainer(exs, tok, model, bf16: bool = False) -> dict:
                                             target_modules=["gate_proj", "up_proj", "down_proj"], task_type="CAUSAL_LM"))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
+    scratch = tempfile.mkdtemp(prefix="likra-bench-hf-")  # the Trainer wants an output folder; it saves nothing
     collator = DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100)
-    args = TrainingArguments(output_dir=tempfile.mkdtemp(prefix="likra-bench-hf-"), per_device_train_batch_size=8, learning_rate=1e-4,
+    args = TrainingArguments(output_dir=scratch, per_device_train_batch_size=8, learning_rate=1e-4,
                              lr_scheduler_type="constant", num_train_epochs=1, weight_decay=0.0, max_grad_norm=1.0,
                              logging_steps=1, save_strategy="no", report_to=[], use_cpu=model.device.type == "cpu", seed=0,
                              bf16=bf16,
@@ -107,6 +109,7 @@ def run_hf_trainer(exs, tok, model, bf16: bool = False) -> dict:
     t0 = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - t0
+    shutil.rmtree(scratch, ignore_errors=True)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {"seconds": seconds, "losses": losses, "final_loss": losses[-1], "padding_share": 1 - real / padded,
             "step_ends": step_ends}
@@ -172,6 +175,9 @@ def main() -> None:
     p.add_argument("--worker", default=None)
     p.add_argument("--flops", action="store_true", help="only print each engine's matrix-product GFLOP per step")
     args = p.parse_args()
+    if args.n < 8 * (WARMUP_STEPS + 1):
+        p.error(f"--n {args.n} is too few: steady tokens/s leave out the first {WARMUP_STEPS} steps of batch 8, "
+                f"so --n must be at least {8 * (WARMUP_STEPS + 1)}")
     MODEL = args.model
     if args.flops:
         ours, theirs = matmul_gflop_per_step(args.data_dir, args.pool, args.n)
