@@ -107,9 +107,11 @@ def run_hf_trainer(exs, tok, model, bf16: bool = False) -> dict:
     padded = sum(len(b) * max(len(r["input_ids"]) for r in b) for b in batches)
     real = sum(len(r["input_ids"]) for r in rows)
     t0 = time.perf_counter()
-    trainer.train()
+    try:
+        trainer.train()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.perf_counter() - t0
-    shutil.rmtree(scratch, ignore_errors=True)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     return {"seconds": seconds, "losses": losses, "final_loss": losses[-1], "padding_share": 1 - real / padded,
             "step_ends": step_ends}
