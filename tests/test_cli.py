@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from likra.cli import main
 from likra.scoring.table import ScoreTable
@@ -29,6 +30,30 @@ def test_train_then_eval(tmp_path, tiny_model_dir, quiz, negatives, capsys):
     if negatives != "irrelevant":  # it learned this quiz's wrong options: their likelihood went up
         assert m["neg"]["wrong_loglik_per_char"] > m["base"]["wrong_loglik_per_char"]
     assert "acc_norm" in capsys.readouterr().out
+
+
+def test_a_run_paused_with_stop_at_resumes_to_the_same_adapters(tmp_path, tiny_model_dir, quiz, capsys):
+    """--stop-at pauses a run at a curve point (no run.json yet); the same command without it goes
+    on to the end, and every adapter equals that of a run never paused."""
+    from conftest import error_line
+    from safetensors.torch import load_file
+
+    def train(out, *extra):
+        return main(["train", "--model", str(tiny_model_dir), "--pool", f"jsonl:{quiz}", "--head", "positive",
+                     "--lr", "0.01", "--out", str(tmp_path / out), "--quiet", *extra])
+
+    assert train("paused", "--stop-at", "16") == 0
+    assert "paused" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "paused").glob("n-*")) == ["n-000016"]
+    assert not (tmp_path / "paused" / "run.json").exists()
+    assert train("paused") == 0 and train("clean") == 0
+    for name in ("n-000016", "n-000020"):
+        a, b = (load_file(tmp_path / d / name / "adapter_model.safetensors") for d in ("paused", "clean"))
+        assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "paused" / "train_log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+    error_line(["train", "--model", str(tiny_model_dir), "--pool", f"jsonl:{quiz}", "--head", "positive",
+                "--stop-at", "8", "--out", str(tmp_path / "bad")], capsys, "--stop-at 8", "16, 20")
 
 
 def test_errors_are_one_line_messages(tmp_path, tiny_model_dir, capsys):

@@ -33,11 +33,15 @@ def train(
     skip_invalid: bool = False,
     progress: bool = True,
     method: str = "likra",
+    stop_at: int | None = None,
 ) -> list[Path]:
     """Train the ``head`` ("positive" or "negative") of ``model`` on the first ``n`` questions of
     ``pool`` in the seed's order; returns the learning-curve adapter folders under ``out``.
     ``method`` "dpo", "kto" or "kto-rejected" trains that baseline instead, on the same questions
-    with their near-miss negatives (``likra.baselines``)."""
+    with their near-miss negatives (``likra.baselines``). ``stop_at`` pauses a head's run at that
+    curve point (``likra.training.train_head``)."""
+    if method != "likra" and stop_at is not None:
+        raise ConfigError(f"--stop-at pauses a Likra head's run; the {method} baseline trains in one go")
     if method != "likra":
         return _train_baseline(model, pool, method, out, n, seed, data_dir, config, skip_invalid, progress)
     if head not in ("positive", "negative"):
@@ -65,7 +69,7 @@ def train(
     info = RunInfo(model=model, base_fingerprint=weights_fingerprint(base), pool=pool, head=head,
                    negatives=source if head == "negative" else None, seed=seed, n_total=len(pairs))
     torch.manual_seed(seed)
-    return train_head(base, tokenizer, pairs, out, info, config, progress=progress)
+    return train_head(base, tokenizer, pairs, out, info, config, progress=progress, stop_at=stop_at)
 
 
 def unrelated_answers(pool: str, data_dir, skip_invalid: bool = False) -> list[str]:

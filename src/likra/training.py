@@ -243,10 +243,14 @@ def train_head(
     info: RunInfo,
     config: TrainConfig | None = None,
     progress: bool = True,
+    stop_at: int | None = None,
 ) -> list[Path]:
     """Train one LoRA head on ``pairs`` in the given order; returns the saved adapter folders.
 
-    ``out/n-000016``, ``out/n-000032``, ... each a PEFT folder plus ``likra.json``.
+    ``out/n-000016``, ``out/n-000032``, ... each a PEFT folder plus ``likra.json``. ``stop_at``
+    (one of the run's curve points) pauses the run once that adapter is saved, with a resume state
+    beside it: the same call without ``stop_at`` goes on to the end, step for step as if never
+    paused. It lets a queue score an early point before the long rest of a run.
     """
     from peft import LoraConfig, get_peft_model
     from tqdm.auto import tqdm
@@ -264,6 +268,9 @@ def train_head(
     if (out / "state.json").exists():  # a run begun before 2026-12-03 keyed the older fp32 fingerprint
         keys.append(_config_key(replace(info, base_fingerprint=weights_fingerprint(base, legacy=True)), pairs))
     sizes = checkpoint_sizes(n_total, config.first_checkpoint)
+    if stop_at is not None and stop_at not in sizes:
+        raise ConfigError(f"--stop-at {stop_at} is not a curve point of this run; its points are "
+                          f"{', '.join(map(str, sizes))}")
     epoch_ends = [n_pairs * (e + 1) for e in range(config.epochs)]
     bounds = batch_bounds(n_total, config.batch_size, sorted(set(sizes) | set(epoch_ends)))
     examples = encode_pairs(pairs, tokenizer, config.max_length, config.chat_template)
@@ -306,8 +313,9 @@ def train_head(
             return sum(p.sum() * 0.0 for p in params)
         return batch_loss(lm, mine, window, config.bf16, None if world == 1 else n_answer)[0]
 
+    end = len(bounds) if stop_at is None else next(i + 1 for i, (_, b) in enumerate(bounds) if b == stop_at)
     try:
-        while step < len(bounds):
+        while step < end:
             a, b = bounds[step]
             batch = [examples[i % n_pairs] for i in range(a, b)]
             n_tok = sum(len(e.input_ids) for e in batch)
@@ -363,7 +371,7 @@ def train_head(
         if attn_before is not None:
             lm.set_attn_implementation(attn_before)
     bar.close()
-    if rank != 0:
+    if rank != 0 or step < len(bounds):  # a paused run has no run.json until it ends
         return sorted(set(saved_dirs))
     write_json(out / "run.json", {**asdict(info), "checkpoints": sizes, "steps": step, "final_loss": history[-1]["loss"]})
     return sorted(set(saved_dirs))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..defaults import DEFAULT_MODEL
-from ..command import Writes, command, option
+from ..command import FREE, Writes, command, option
 from ..errors import ConfigError
 from ..negatives import NEGATIVE_SOURCES
 from ..train_config import TrainConfig
@@ -34,6 +34,8 @@ class TrainOptions(TrainConfig, Writes):
     seed: int = option(0, "order of the pool, negative draws and LoRA initialisation")
     data_dir: str | None = option(None, "folder of the original benchmark files (or LIKRA_DATA_DIR); default: the hub")
     skip_invalid: bool = option(False, "skip bad rows of the pool (and report how many) instead of stopping")
+    stop_at: int | None = option(None, "pause the run once its adapter at this curve point is saved; the same command "
+                                 "without --stop-at resumes it to the end (score an early point first)")
 
     def __post_init__(self) -> None:
         if self.examples is not None and self.examples < 1:
@@ -69,7 +71,12 @@ def plot_train_logs(logs: dict[str, list[dict]], path: str | os.PathLike, title:
     return figures.finish(fig, ax, path, title, "Lines: mean of the last 10 steps; faint: each step's loss.")
 
 
-@command("train", "train a positive or negative LoRA head, saving a learning curve of adapters", TrainOptions)
+# every setting but --stop-at must match to resume a run: pausing it is not one of its settings
+COMPARE = tuple(f.name for f in dataclasses.fields(TrainOptions) if f.name not in FREE | {"stop_at"})
+
+
+@command("train", "train a positive or negative LoRA head, saving a learning curve of adapters", TrainOptions,
+         compare=COMPARE)
 def main(o: TrainOptions, argv: list[str] | None = None) -> list[Path]:
     from ..distributed import rank_world
     from ..heads import train
@@ -80,8 +87,9 @@ def main(o: TrainOptions, argv: list[str] | None = None) -> list[Path]:
     t0 = time.time()
     saved = train(model=o.model, pool=o.pool, head=o.role, out=out, negatives=o.negatives, n=o.examples, seed=o.seed,
                   data_dir=o.data_dir, config=o.hyperparameters(), per_question=o.per_question,
-                  skip_invalid=o.skip_invalid, progress=not o.quiet, method=o.method)
+                  skip_invalid=o.skip_invalid, progress=not o.quiet, method=o.method, stop_at=o.stop_at)
     what = f"{o.role} head" if o.method == "likra" else f"{o.method} adapter"
     if rank_world()[0] == 0:
-        print(f"trained the {what} in {time.time() - t0:.0f} s\nadapters:\n" + "\n".join(f"  {p}" for p in saved))
+        paused = f" up to n = {o.stop_at} (paused: rerun without --stop-at to go on)" if o.stop_at else ""
+        print(f"trained the {what}{paused} in {time.time() - t0:.0f} s\nadapters:\n" + "\n".join(f"  {p}" for p in saved))
     return saved
