@@ -472,3 +472,30 @@ def test_table1_row_over_seeds_is_the_seed_mean_and_pools_likra_minus_sft(tmp_pa
     assert "holds other questions (or another order)" in capsys.readouterr().err
     assert main(["table1", "--source", f"{tmp_path / 's0'}++{tmp_path / 's1'}", "--out", str(tmp_path / "t4")]) == 2
     assert "two or more sources joined by '+', none empty" in capsys.readouterr().err
+
+
+def test_compare_pairs_each_rule_on_the_shared_questions_and_names_what_differs(tmp_path, capsys):
+    """A minus B rule by rule on the questions both hold (the first 3 of a 4-question table here),
+    Holm over the rules; the header names the settings that differ; other questions are refused."""
+    from likra.experiments.compare import compare
+
+    right = {"base": [[0, -1]] * 4, "positive": [[0, -1]] * 4, "negative": [[-2, 0]] * 4}  # every rule right
+    wrong = {"base": [[-1, 0]] * 3, "positive": [[0, -1]] * 3, "negative": [[0, -2]] * 3}  # only SFT right
+    meta = {"model": "m", "task": "arc_challenge", "heads": {"positive": "r/p/n-001024", "negative": "r/n/n-001024"}}
+    a = str(table(right, [0] * 4, meta={**meta, "shots": 25, "dtype": "fp32"}).save(tmp_path / "a" / "scores.parquet").parent)
+    b = str(table(wrong, [0] * 3, meta={**meta, "shots": 0, "dtype": "bf16"}).save(tmp_path / "b" / "scores.parquet").parent)
+    result = compare(a, b)
+    assert result["questions"] == 3 and result["differ"] == ["shots", "dtype"]
+    gaps = {r["rule"]: (r["diff"], r["a_only"], r["b_only"]) for r in result["rows"]}
+    assert gaps == {"base": (1.0, 3, 0), "sft": (0.0, 0, 0), "likra": (1.0, 3, 0), "base-likra": (1.0, 3, 0)}
+    assert main(["compare", a, b, "--rules", "likra"]) == 0
+    out = capsys.readouterr().out
+    assert "(25-shot, n = 1024, fp32) minus" in out and "differ in shots, dtype" in out and out.count("\n") == 2
+    other = ScoreTable(meta=meta)
+    for head in right:
+        for o in (0, 1):
+            other.append(item_id="x0", option=o, head=head, loglik=-o, n_tokens=2, n_chars=10, gold=o == 0, greedy=False,
+                         truncated=False)
+    c = str(other.save(tmp_path / "c" / "scores.parquet").parent)
+    assert main(["compare", a, c]) == 2
+    assert "hold different questions" in capsys.readouterr().err

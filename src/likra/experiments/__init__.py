@@ -8,7 +8,7 @@ models load when a recipe scores.
 
 from __future__ import annotations
 
-from . import curve, evaluate, mass, negtypes, scaling, sweep, table1, train  # noqa: F401  (each declares its command)
+from . import compare, curve, evaluate, mass, negtypes, scaling, sweep, table1, train  # noqa: F401  (each declares its command)
 from .curve import CURVE_RULES, curve_accuracies, plot_curve, score_curve
 from .mass import MASS_CATEGORIES, mass_changes, mass_items
 from .negtypes import negative_type_accuracies
