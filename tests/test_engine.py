@@ -198,6 +198,14 @@ def test_bf16_mixed_close_to_fp32(tiny_tokenizer, tmp_path, split_prefix_at):
         for other in (t16, mixed):
             err = max(abs(a - b).max() for a, b in zip(ref, option_matrix(other, head).loglik))
             assert 0 < err < 0.05, (head, err)  # bf16 changes the numbers, and only a little
+    # the shared cast of bf16-mixed (likra.models.SharedCast) rounds as autocast would: the same bits
+    base = bf16_matmuls(make_llama(len(tiny_tokenizer)))
+    for module in base.modules():
+        module._forward_pre_hooks.clear()
+    unshared = Scorer(attach_adapters(base, {"pos": str(tmp_path / "pos")}), tiny_tokenizer, batch_tokens=64,
+                      split_prefix_at=split_prefix_at).score(items, progress=False)
+    for head in ("base", "pos"):
+        assert all((a == b).all() for a, b in zip(option_matrix(mixed, head).loglik, option_matrix(unshared, head).loglik))
 
 
 def test_an_unknown_precision_is_refused_before_loading():
