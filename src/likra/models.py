@@ -106,8 +106,8 @@ class SharedCast:
     """Rounds a linear layer's fp32 input to bf16 once for all the layers that read the same tensor.
 
     Under autocast each of q, k and v (and gate and up) casts the same normed hidden state on its
-    own; those copies were a tenth of a 25-shot bf16-mixed run. The rounding is the one autocast
-    does, so scores are unchanged to the bit. One entry suffices because the layers that share an
+    own; those copies were about 8% of a 25-shot bf16-mixed profile (README, Benchmarks). The
+    rounding is the one autocast does, so scores are unchanged to the bit. One entry suffices because the layers that share an
     input run one after another; it holds the tensor itself, so a new tensor never matches it.
     """
 
